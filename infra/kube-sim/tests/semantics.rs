@@ -1,0 +1,307 @@
+//! The API's storage semantics, in-process (no podman needed): defaulting, optimistic
+//! concurrency, generations, status subresources, patches, graceful and finalizer deletion,
+//! Service IP allocation.
+
+use std::sync::Arc;
+
+use kube_sim::catalog::Catalog;
+use kube_sim::object::ObjectExt;
+use kube_sim::patch::{self, PatchKind};
+use kube_sim::registry::{DeleteOptions, Registry, Target};
+use kube_sim::store::Store;
+use kube_sim::strategy::{Admission, ServiceIps};
+use serde_json::{Value, json};
+
+fn registry() -> Registry {
+    let admission = Admission {
+        node_name: "node".into(),
+        service_ips: ServiceIps::new(
+            (1..=3)
+                .map(|i| std::net::Ipv4Addr::new(10, 0, 0, i))
+                .collect(),
+        ),
+    };
+    let registry = Registry::new(Arc::new(Store::new()), Arc::new(Catalog::new()), admission);
+    let namespaces = registry.resource("", "namespaces");
+    registry
+        .create(
+            &namespaces,
+            "",
+            json!({"metadata": {"name": "default"}}),
+            false,
+        )
+        .expect("the default namespace");
+    registry
+}
+
+fn deployment(replicas: i64) -> Value {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "img:1"}]}},
+        },
+    })
+}
+
+#[test]
+fn creation_defaults_and_validates_like_the_api_server() {
+    let registry = registry();
+    let deployments = registry.resource("apps", "deployments");
+    let created = registry
+        .create(&deployments, "default", deployment(2), false)
+        .expect("created");
+    assert_eq!(
+        created["spec"]["strategy"],
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+    );
+    assert_eq!(
+        created["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
+    assert_eq!(
+        created["spec"]["template"]["spec"]["restartPolicy"],
+        "Always"
+    );
+    assert_eq!(created["metadata"]["generation"], 1);
+    assert!(!created.uid().is_empty());
+
+    let duplicate = registry
+        .create(&deployments, "default", deployment(2), false)
+        .expect_err("names are unique");
+    assert_eq!((duplicate.code, duplicate.reason), (409, "AlreadyExists"));
+    let missing = registry
+        .create(&deployments, "nowhere", deployment(1), false)
+        .expect_err("the namespace must exist");
+    assert_eq!(missing.code, 404);
+    let mut unselected = deployment(1);
+    unselected["spec"]["selector"] = json!({"matchLabels": {"app": "other"}});
+    let invalid = registry
+        .create(&deployments, "default", unselected, false)
+        .expect_err("the selector must match");
+    assert_eq!(invalid.code, 422);
+
+    let jobs = registry.resource("batch", "jobs");
+    let job = json!({"metadata": {"name": "once"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "img"}]}}}});
+    let job = registry
+        .create(&jobs, "default", job, false)
+        .expect("created");
+    assert_eq!(
+        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+        job.uid()
+    );
+    assert_eq!(
+        job["spec"]["template"]["metadata"]["labels"]["job-name"],
+        "once"
+    );
+    assert_eq!(
+        (
+            job["spec"]["completions"].clone(),
+            job["spec"]["backoffLimit"].clone()
+        ),
+        (json!(1), json!(6))
+    );
+
+    let secrets = registry.resource("", "secrets");
+    let secret = registry
+        .create(
+            &secrets,
+            "default",
+            json!({"metadata": {"name": "s"}, "stringData": {"k": "v"}}),
+            false,
+        )
+        .expect("created");
+    assert_eq!(secret["data"]["k"], "dg==");
+    assert!(secret.get("stringData").is_none());
+}
+
+#[test]
+fn updates_check_versions_bump_generations_and_keep_status() {
+    let registry = registry();
+    let deployments = registry.resource("apps", "deployments");
+    let created = registry
+        .create(&deployments, "default", deployment(1), false)
+        .expect("created");
+    let status = registry
+        .set_status(&deployments, "default", "web", json!({"replicas": 1}))
+        .expect("status written");
+    assert_eq!(
+        status["metadata"]["generation"], 1,
+        "status writes keep the generation"
+    );
+
+    let mut stale = (*created).clone();
+    stale["spec"]["replicas"] = json!(3);
+    let conflict = registry
+        .update(
+            &deployments,
+            "default",
+            "web",
+            stale.clone(),
+            Target::Main,
+            false,
+        )
+        .expect_err("the version is old");
+    assert_eq!((conflict.code, conflict.reason), (409, "Conflict"));
+
+    stale["metadata"]["resourceVersion"] = json!(status.resource_version().to_string());
+    stale["status"] = json!({"replicas": 99});
+    let updated = registry
+        .update(&deployments, "default", "web", stale, Target::Main, false)
+        .expect("updated");
+    assert_eq!(updated["metadata"]["generation"], 2);
+    assert_eq!(
+        updated["status"],
+        json!({"replicas": 1}),
+        "the main resource does not write status"
+    );
+
+    let unchanged = registry
+        .update(
+            &deployments,
+            "default",
+            "web",
+            (*updated).clone(),
+            Target::Main,
+            false,
+        )
+        .expect("a no-op update");
+    assert_eq!(
+        unchanged.resource_version(),
+        updated.resource_version(),
+        "no-op writes keep the version"
+    );
+
+    let merge = patch::parse(
+        PatchKind::Merge,
+        br#"{"metadata":{"labels":{"tier":"front"}}}"#,
+    )
+    .expect("a patch");
+    let patched = registry
+        .patch(&deployments, "default", "web", &merge, Target::Main, false)
+        .expect("patched");
+    assert_eq!(patched["metadata"]["labels"]["tier"], "front");
+    assert_eq!(
+        patched["metadata"]["generation"], 2,
+        "metadata changes keep the generation"
+    );
+
+    let json_patch = patch::parse(
+        PatchKind::Json,
+        br#"[{"op":"replace","path":"/spec/replicas","value":5}]"#,
+    )
+    .expect("a patch");
+    let patched = registry
+        .patch(
+            &deployments,
+            "default",
+            "web",
+            &json_patch,
+            Target::Main,
+            false,
+        )
+        .expect("patched");
+    assert_eq!(patched["spec"]["replicas"], 5);
+}
+
+#[test]
+fn finalizers_hold_deletion_and_pods_are_deleted_gracefully() {
+    let registry = registry();
+    let config_maps = registry.resource("", "configmaps");
+    registry
+        .create(
+            &config_maps,
+            "default",
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+            false,
+        )
+        .expect("created");
+    let (code, marked) = registry
+        .delete(&config_maps, "default", "held", &DeleteOptions::default())
+        .expect("deleted");
+    assert_eq!(code, 202);
+    assert!(marked.is_deleting());
+    let release =
+        patch::parse(PatchKind::Merge, br#"{"metadata":{"finalizers":null}}"#).expect("a patch");
+    let _ = registry.patch(
+        &config_maps,
+        "default",
+        "held",
+        &release,
+        Target::Main,
+        false,
+    );
+    assert!(
+        registry.get(&config_maps, "default", "held").is_err(),
+        "gone once the finalizer is removed"
+    );
+
+    let pods = registry.resource("", "pods");
+    let pod =
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "img"}]}});
+    let created = registry
+        .create(&pods, "default", pod.clone(), false)
+        .expect("created");
+    assert_eq!(created["spec"]["nodeName"], "node");
+    assert_eq!(created["status"]["phase"], "Pending");
+    let (_, deleting) = registry
+        .delete(&pods, "default", "p", &DeleteOptions::default())
+        .expect("deleted");
+    assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 30);
+    assert!(
+        registry.get(&pods, "default", "p").is_ok(),
+        "the kubelet removes the pod once stopped"
+    );
+    let force = DeleteOptions {
+        grace_period: Some(0),
+        ..DeleteOptions::default()
+    };
+    registry
+        .delete(&pods, "default", "p", &force)
+        .expect("force deleted");
+    assert!(registry.get(&pods, "default", "p").is_err());
+}
+
+#[test]
+fn services_get_cluster_ips_until_the_range_is_full() {
+    let registry = registry();
+    let services = registry.resource("", "services");
+    let service =
+        |name: &str| json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}});
+    let first = registry
+        .create(&services, "default", service("a"), false)
+        .expect("created");
+    assert_eq!(first["spec"]["clusterIP"], "10.0.0.1");
+    assert_eq!(first["spec"]["ports"][0]["targetPort"], 80);
+    assert_eq!(first["spec"]["ports"][0]["protocol"], "TCP");
+    let headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
+    let headless = registry
+        .create(&services, "default", headless, false)
+        .expect("created");
+    assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
+    registry
+        .create(&services, "default", service("b"), false)
+        .expect("created");
+    registry
+        .create(&services, "default", service("c"), false)
+        .expect("created");
+    let full = registry
+        .create(&services, "default", service("d"), false)
+        .expect_err("no address left");
+    assert_eq!(full.code, 422);
+
+    let mut update = (*first).clone();
+    update["spec"]
+        .as_object_mut()
+        .expect("a spec")
+        .remove("clusterIP");
+    let kept = registry
+        .update(&services, "default", "a", update, Target::Main, false)
+        .expect("updated");
+    assert_eq!(
+        kept["spec"]["clusterIP"], "10.0.0.1",
+        "an update keeps the allocation"
+    );
+}

@@ -1,0 +1,49 @@
+//! Test fixtures for Chorale: real servers, each started on a free loopback port in its own
+//! temp dir, waited for until it answers, and stopped and cleaned up when dropped.
+//!
+//! - [`Registry`]: `docker-registry`, anonymous, basic or token auth; stop and start again.
+//! - [`GitDaemon`] and [`GitRepo`]: `git daemon` and repositories with deterministic commits.
+//! - [`GitHttpsServer`]: the same repositories over `https://`, behind a token.
+//! - [`Postgres`]: a throw-away PostgreSQL 15 cluster.
+//! - [`ScratchImage`], [`MultiArchImage`] and [`probe_binary`]: images built `FROM scratch`
+//!   with buildah and pushed to a [`Registry`].
+//! - [`helm`]: the pinned helm 3.10.1.
+//! - [`DemoProduct`]: the demo product of `product-manifests/demo`, published to fixtures.
+//!
+//! The API is synchronous, so it works from plain and from tokio tests. Every fixture fails
+//! with an [`Error`] that names a missing program and `infra/dev/install`.
+
+mod basic_auth;
+mod certificates;
+mod demo;
+mod errors;
+mod git;
+mod git_https;
+mod helm;
+mod image;
+mod postgres;
+mod process;
+mod registry;
+mod token;
+
+use std::path::{Path, PathBuf};
+
+pub use demo::DemoProduct;
+pub use errors::Error;
+pub use git::{GitDaemon, GitRepo};
+pub use git_https::GitHttpsServer;
+pub use helm::{HELM_VERSION, helm};
+pub use image::{MultiArchImage, PROBE_PATH, PushedImage, ScratchImage, probe_binary};
+pub use postgres::Postgres;
+pub use registry::Registry;
+
+/// The root of the Chorale workspace (where `Cargo.toml`, `infra/` and `product-manifests/`
+/// are).
+pub fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest_dir)
+        .to_path_buf()
+}

@@ -1,0 +1,435 @@
+//! Bundle: one OCI artifact holding a snapshot — the lock as config, one layer per chart and one
+//! per component values file pinning every image by digest — plus each chart pushed on its own
+//! as a Helm OCI chart, so `helm pull oci://…` works on it.
+//!
+//! Blobs already at the destination are not uploaded again (a registry is asked first and, for
+//! the bundle's chart layers, asked to mount them from the chart repository). Tags move last:
+//! the per-build tag, then `latest`, only after every blob and manifest is stored, so a failure
+//! halfway leaves no tag pointing at a partial bundle.
+
+mod fetch;
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use chorale_runners::RegistryError;
+use chorale_runners::digest::sha256;
+use chorale_runners::registry::{OciLayout, RegistryClient, parse_reference};
+use futures::{StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::chart::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
+use crate::errors::Error;
+use crate::snapshot::{ChartContent, Snapshot};
+
+pub use fetch::{ComponentFiles, FetchedBundle, fetch_bundle};
+
+/// `artifactType` of a Chorale bundle.
+pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.chorale.bundle.v1+json";
+/// Media type of the bundle's config blob, the lock.
+pub const LOCK_MEDIA_TYPE: &str = "application/vnd.chorale.lock.v1+json";
+/// Media type of a component's values file in the bundle.
+pub const VALUES_MEDIA_TYPE: &str = "application/vnd.chorale.values.v1+yaml";
+/// Media type of the bundle's test plan (the checked tests, as JSON).
+pub const TESTS_MEDIA_TYPE: &str = "application/vnd.chorale.tests.v1+json";
+/// Annotation naming the component a layer belongs to.
+pub const COMPONENT_ANNOTATION: &str = "dev.chorale.component";
+const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
+
+/// Where bundles and charts go.
+#[derive(Debug, Clone)]
+pub enum Destination {
+    /// A registry: bundles at `BASE/<product>`, charts at `BASE/charts/<chart>`.
+    Registry {
+        /// The client.
+        client: RegistryClient,
+        /// `host[:port]/path`.
+        base: String,
+    },
+    /// OCI image layouts under a folder: `ROOT/<product>`, `ROOT/charts/<chart>`.
+    Layout {
+        /// The folder.
+        root: PathBuf,
+    },
+}
+
+/// A chart pushed on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushedChart {
+    /// The component it belongs to.
+    pub component: String,
+    /// Where it is: `host/path/charts/name:tag` or `oci:DIR:tag`.
+    pub reference: String,
+    /// Its manifest digest.
+    pub digest: String,
+}
+
+/// What a bundle push did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BundleOutcome {
+    /// The bundle manifest digest.
+    pub digest: String,
+    /// Pullable by digest: `host/path/product@sha256:…` or `oci:DIR@sha256:…`.
+    pub reference: String,
+    /// The repository it is in.
+    pub repository: String,
+    /// The tags pointing at it.
+    pub tags: Vec<String>,
+    /// The lock it carries.
+    pub lock_id: String,
+    /// Every chart, also pushed on its own.
+    pub charts: Vec<PushedChart>,
+    /// Blob bytes actually uploaded (0 when everything was already there).
+    pub uploaded_bytes: u64,
+}
+
+/// A chart's two blobs and the manifest that joins them.
+struct ChartBlobs {
+    component: String,
+    name: String,
+    tag: String,
+    config: Bytes,
+    archive: Bytes,
+    manifest: Bytes,
+}
+
+impl Destination {
+    /// The repository path for `name` (`demo`, `charts/db`), as people and tools write it.
+    fn repository(&self, name: &str) -> String {
+        match self {
+            Self::Registry { base, .. } => format!("{base}/{name}"),
+            Self::Layout { root } => format!("oci:{}", root.join(name).display()),
+        }
+    }
+
+    fn reference(&self, name: &str, tag: &str) -> String {
+        format!("{}:{tag}", self.repository(name))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Registry { base, .. } => base.clone(),
+            Self::Layout { root } => format!("oci:{}", root.display()),
+        }
+    }
+
+    fn layout(root: &std::path::Path, name: &str) -> Result<OciLayout, RegistryError> {
+        OciLayout::open(root.join(name))
+    }
+
+    /// Make sure blob `digest` is in repository `name`; returns the bytes uploaded.
+    async fn ensure_blob(
+        &self,
+        name: &str,
+        digest: &str,
+        data: &Bytes,
+        mount_from: Option<&str>,
+    ) -> Result<u64, RegistryError> {
+        match self {
+            Self::Registry { client, base } => {
+                let repository = parse_reference(&format!("{base}/{name}"))?;
+                // A mount answers for a blob already there too: one request either way.
+                if let Some(from) = mount_from {
+                    let from = parse_reference(&format!("{base}/{from}"))?;
+                    if client.mount_blob(&repository, &from, digest).await? {
+                        return Ok(0);
+                    }
+                }
+                if client.has_blob(&repository, digest).await? {
+                    return Ok(0);
+                }
+                client.push_blob(&repository, digest, data.clone()).await?;
+                Ok(data.len() as u64)
+            }
+            Self::Layout { root } => {
+                let layout = Self::layout(root, name)?;
+                if layout.has_blob(digest)? {
+                    return Ok(0);
+                }
+                layout.put_blob(digest, data)?;
+                Ok(data.len() as u64)
+            }
+        }
+    }
+
+    /// Whether `reference` (a tag, or `@digest`) of repository `name` names the manifest
+    /// `digest` (then the manifest and every blob it references are there).
+    async fn has_manifest(
+        &self,
+        name: &str,
+        reference: &str,
+        digest: &str,
+    ) -> Result<bool, RegistryError> {
+        match self {
+            Self::Registry { client, base } => {
+                let separator = if reference.starts_with('@') { "" } else { ":" };
+                let target = parse_reference(&format!("{base}/{name}{separator}{reference}"))?;
+                match client.resolve_digest(&target).await {
+                    Ok(found) => Ok(found == digest),
+                    Err(RegistryError::NotFound { .. }) => Ok(false),
+                    Err(other) => Err(other),
+                }
+            }
+            Self::Layout { root } => {
+                let layout = Self::layout(root, name)?;
+                Ok(match reference.strip_prefix('@') {
+                    Some(_) => layout.has_blob(digest)?,
+                    None => layout.resolve(reference)?.as_deref() == Some(digest),
+                })
+            }
+        }
+    }
+
+    /// Store manifest `bytes` in repository `name` under `tag`; returns its digest.
+    async fn put_manifest(
+        &self,
+        name: &str,
+        tag: &str,
+        media_type: &str,
+        bytes: &Bytes,
+    ) -> Result<String, RegistryError> {
+        match self {
+            Self::Registry { client, base } => {
+                let reference = parse_reference(&format!("{base}/{name}:{tag}"))?;
+                client
+                    .push_manifest(&reference, media_type, bytes.clone())
+                    .await
+            }
+            Self::Layout { root } => Self::layout(root, name)?.put_manifest(tag, media_type, bytes),
+        }
+    }
+}
+
+/// Push `snapshot` to `destination` as a bundle tagged `build_tag` and `latest`.
+pub async fn push_bundle(
+    snapshot: &Snapshot,
+    registry: &RegistryClient,
+    destination: &Destination,
+    build_tag: &str,
+    concurrency: usize,
+) -> Result<BundleOutcome, Error> {
+    let fail = |source| Error::Bundle {
+        destination: destination.describe(),
+        source,
+    };
+    let lock = &snapshot.lock;
+    let charts: Vec<ChartBlobs> = futures::stream::iter(&snapshot.charts)
+        .map(|(component, content)| chart_blobs(component, content, registry))
+        .buffered(concurrency.max(1))
+        .try_collect()
+        .await
+        .map_err(fail)?;
+
+    // Every chart on its own, as Helm would push it.
+    let pushed: Vec<(PushedChart, u64)> = futures::stream::iter(&charts)
+        .map(|chart| async move {
+            let repo = format!("charts/{}", chart.name);
+            let mut uploaded = 0;
+            let digest = sha256(&chart.manifest);
+            if !destination.has_manifest(&repo, &chart.tag, &digest).await? {
+                for blob in [&chart.config, &chart.archive] {
+                    uploaded += destination
+                        .ensure_blob(&repo, &sha256(blob), blob, None)
+                        .await?;
+                }
+                destination
+                    .put_manifest(&repo, &chart.tag, OCI_MANIFEST_MEDIA_TYPE, &chart.manifest)
+                    .await?;
+            }
+            Ok::<_, RegistryError>((
+                PushedChart {
+                    component: chart.component.clone(),
+                    reference: destination.reference(&repo, &chart.tag),
+                    digest,
+                },
+                uploaded,
+            ))
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await
+        .map_err(fail)?;
+    let mut uploaded_bytes: u64 = pushed.iter().map(|(_, n)| n).sum();
+    let mut charts_out: Vec<PushedChart> = pushed.into_iter().map(|(c, _)| c).collect();
+    charts_out.sort_by(|a, b| a.component.cmp(&b.component));
+
+    // The bundle's blobs: the lock, then per component its chart and values file.
+    let product = &lock.product;
+    let config = Bytes::from(serde_json::to_vec(lock).expect("a lock serialises"));
+    let tests = Bytes::from(serde_json::to_vec(&snapshot.tests).expect("tests serialise"));
+    let mut layers = vec![json!({
+        "mediaType": TESTS_MEDIA_TYPE,
+        "digest": sha256(&tests),
+        "size": tests.len(),
+        "annotations": { TITLE_ANNOTATION: "tests.json" },
+    })];
+    let mut blobs: Vec<(Bytes, Option<String>)> = vec![(config.clone(), None), (tests, None)];
+    for chart in &charts {
+        let component = lock
+            .component(&chart.component)
+            .expect("every chart belongs to a locked component");
+        let values = Bytes::from(
+            serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
+        );
+        layers.push(json!({
+            "mediaType": HELM_CHART_MEDIA_TYPE,
+            "digest": sha256(&chart.archive),
+            "size": chart.archive.len(),
+            "annotations": {
+                COMPONENT_ANNOTATION: chart.component,
+                TITLE_ANNOTATION: format!("{}-{}.tgz", chart.name, chart.tag.replace('_', "+")),
+            },
+        }));
+        layers.push(json!({
+            "mediaType": VALUES_MEDIA_TYPE,
+            "digest": sha256(&values),
+            "size": values.len(),
+            "annotations": {
+                COMPONENT_ANNOTATION: chart.component,
+                TITLE_ANNOTATION: format!("{}.values.yaml", chart.component),
+            },
+        }));
+        blobs.push((
+            chart.archive.clone(),
+            Some(format!("charts/{}", chart.name)),
+        ));
+        blobs.push((values, None));
+    }
+    let manifest = Bytes::from(
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+            "artifactType": BUNDLE_ARTIFACT_TYPE,
+            "config": {
+                "mediaType": LOCK_MEDIA_TYPE,
+                "digest": sha256(&config),
+                "size": config.len(),
+            },
+            "layers": layers,
+            "annotations": {
+                "dev.chorale.product": product,
+                "dev.chorale.lock": lock.id,
+            },
+        }))
+        .expect("a manifest serialises"),
+    );
+    let digest = sha256(&manifest);
+    // A bundle already stored by digest has every blob: only the tags are left to write.
+    if !destination
+        .has_manifest(product, &format!("@{digest}"), &digest)
+        .await
+        .map_err(fail)?
+    {
+        let bundle_uploads: Vec<u64> = futures::stream::iter(&blobs)
+            .map(|(data, mount_from)| async move {
+                destination
+                    .ensure_blob(product, &sha256(data), data, mount_from.as_deref())
+                    .await
+            })
+            .buffer_unordered(concurrency.max(1))
+            .try_collect()
+            .await
+            .map_err(fail)?;
+        uploaded_bytes += bundle_uploads.iter().sum::<u64>();
+    }
+    let tags = vec![build_tag.to_owned(), "latest".to_owned()];
+    for tag in &tags {
+        destination
+            .put_manifest(product, tag, OCI_MANIFEST_MEDIA_TYPE, &manifest)
+            .await
+            .map_err(fail)?;
+    }
+    Ok(BundleOutcome {
+        reference: format!("{}@{digest}", destination.repository(product)),
+        repository: destination.repository(product),
+        digest,
+        tags,
+        lock_id: lock.id.clone(),
+        charts: charts_out,
+        uploaded_bytes,
+    })
+}
+
+/// The blobs and manifest of one chart: packaged from git, or copied as stored in a registry.
+async fn chart_blobs(
+    component: &str,
+    content: &ChartContent,
+    registry: &RegistryClient,
+) -> Result<ChartBlobs, RegistryError> {
+    match content {
+        ChartContent::Packaged(package) => {
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+                "config": {
+                    "mediaType": HELM_CONFIG_MEDIA_TYPE,
+                    "digest": sha256(&package.config),
+                    "size": package.config.len(),
+                },
+                "layers": [{
+                    "mediaType": HELM_CHART_MEDIA_TYPE,
+                    "digest": package.digest(),
+                    "size": package.archive.len(),
+                    "annotations": { TITLE_ANNOTATION: package.file_name() },
+                }],
+                "annotations": {
+                    TITLE_ANNOTATION: package.name,
+                    "org.opencontainers.image.version": package.version,
+                },
+            }))
+            .expect("a manifest serialises");
+            Ok(ChartBlobs {
+                component: component.to_owned(),
+                name: package.name.clone(),
+                tag: package.tag(),
+                config: Bytes::from(package.config.clone()),
+                archive: Bytes::from(package.archive.clone()),
+                manifest: Bytes::from(manifest),
+            })
+        }
+        ChartContent::Oci { repository, digest } => {
+            let reference = parse_reference(&format!("{repository}@{digest}"))?;
+            let manifest = registry.pull_manifest(&reference).await?;
+            let parsed: Value =
+                serde_json::from_slice(&manifest.bytes).map_err(|e| RegistryError::Protocol {
+                    reference: reference.whole(),
+                    message: e.to_string(),
+                })?;
+            let digest_of = |v: &Value| v["digest"].as_str().map(str::to_owned);
+            let config_digest = digest_of(&parsed["config"]);
+            let layer_digest = parsed["layers"].as_array().and_then(|layers| {
+                layers
+                    .iter()
+                    .find(|l| l["mediaType"] == HELM_CHART_MEDIA_TYPE)
+                    .and_then(digest_of)
+            });
+            let (Some(config_digest), Some(layer_digest)) = (config_digest, layer_digest) else {
+                return Err(RegistryError::Protocol {
+                    reference: reference.whole(),
+                    message: "not a Helm chart (no Helm config or chart layer)".to_owned(),
+                });
+            };
+            let config = registry.pull_blob(&reference, &config_digest).await?;
+            let archive = registry.pull_blob(&reference, &layer_digest).await?;
+            let metadata: Value =
+                serde_json::from_slice(&config).map_err(|e| RegistryError::Protocol {
+                    reference: reference.whole(),
+                    message: format!("Helm config: {e}"),
+                })?;
+            let name = metadata["name"].as_str().unwrap_or_default().to_owned();
+            let version = metadata["version"].as_str().unwrap_or_default().to_owned();
+            Ok(ChartBlobs {
+                component: component.to_owned(),
+                name,
+                tag: version.replace('+', "_"),
+                config: Bytes::from(config),
+                archive: Bytes::from(archive),
+                manifest: manifest.bytes,
+            })
+        }
+    }
+}

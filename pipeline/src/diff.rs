@@ -1,0 +1,236 @@
+//! What changed between two locks, component by component.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::context::Context;
+use crate::errors::Error;
+use crate::lock::{Lock, LockedComponent};
+
+/// An old and a new value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    /// Before.
+    pub old: String,
+    /// After.
+    pub new: String,
+}
+
+/// How one component differs between two locks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentDiff {
+    /// The component.
+    pub name: String,
+    /// `added`, `removed` or `changed`.
+    pub kind: &'static str,
+    /// The git commit, when it moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Change>,
+    /// The chart `version@digest`, when it moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Change>,
+    /// Images whose digest moved, by reference (`-` for an image added or removed).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub images: BTreeMap<String, Change>,
+}
+
+/// The differences between two locks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockDiff {
+    /// The old lock id.
+    pub from: String,
+    /// The new lock id.
+    pub to: String,
+    /// Components that differ, by name.
+    pub components: Vec<ComponentDiff>,
+}
+
+/// Compare two locks.
+pub fn diff(from: &Lock, to: &Lock) -> LockDiff {
+    let old: BTreeMap<&str, &LockedComponent> = from
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c))
+        .collect();
+    let new: BTreeMap<&str, &LockedComponent> =
+        to.components.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut names: Vec<&str> = old.keys().chain(new.keys()).copied().collect();
+    names.sort_unstable();
+    names.dedup();
+    let components = names
+        .into_iter()
+        .filter_map(|name| {
+            let (a, b) = (old.get(name).copied(), new.get(name).copied());
+            let kind = match (a, b) {
+                (None, Some(_)) => "added",
+                (Some(_), None) => "removed",
+                (Some(a), Some(b)) if a == b => return None,
+                _ => "changed",
+            };
+            let commit_of = |c: Option<&LockedComponent>| {
+                c.and_then(|c| c.source.as_ref())
+                    .map_or_else(|| "-".to_owned(), |s| s.commit.clone())
+            };
+            let chart_of = |c: Option<&LockedComponent>| {
+                c.map_or_else(
+                    || "-".to_owned(),
+                    |c| format!("{}@{}", c.chart.version, c.chart.digest),
+                )
+            };
+            let images_of = |c: Option<&LockedComponent>| -> BTreeMap<String, String> {
+                c.map(|c| {
+                    c.images
+                        .iter()
+                        .map(|i| (i.reference.clone(), i.digest.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+            };
+            let (old_images, new_images) = (images_of(a), images_of(b));
+            let mut images = BTreeMap::new();
+            for reference in old_images.keys().chain(new_images.keys()) {
+                let old = old_images
+                    .get(reference)
+                    .cloned()
+                    .unwrap_or_else(|| "-".to_owned());
+                let new = new_images
+                    .get(reference)
+                    .cloned()
+                    .unwrap_or_else(|| "-".to_owned());
+                if old != new {
+                    images.insert(reference.clone(), Change { old, new });
+                }
+            }
+            let moved = |old: String, new: String| (old != new).then_some(Change { old, new });
+            Some(ComponentDiff {
+                name: name.to_owned(),
+                kind,
+                commit: moved(commit_of(a), commit_of(b)),
+                chart: moved(chart_of(a), chart_of(b)),
+                images,
+            })
+        })
+        .collect();
+    LockDiff {
+        from: from.id.clone(),
+        to: to.id.clone(),
+        components,
+    }
+}
+
+/// Find a lock by file path, build id, or lock id (or a unique prefix of one).
+pub async fn find_lock(context: &Context, name: &str) -> Result<Lock, Error> {
+    let path = Path::new(name);
+    if path.is_file() {
+        let text = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        return Lock::from_json(&text)
+            .map_err(|message| Error::Invalid(format!("{name}: not a valid lock: {message}")));
+    }
+    if let Some(build) = context.store.build(name).await?
+        && let Some(lock_id) = &build.lock_id
+        && let [lock] = context.store.find_locks(lock_id).await?.as_slice()
+    {
+        return Ok(lock.clone());
+    }
+    let prefix = if name.starts_with("sha256:") {
+        name.to_owned()
+    } else {
+        format!("sha256:{name}")
+    };
+    match context.store.find_locks(&prefix).await?.as_slice() {
+        [lock] => Ok(lock.clone()),
+        [] => Err(Error::NotFound(name.to_owned())),
+        _ => Err(Error::Invalid(format!(
+            "`{name}` matches several locks; give more of the id"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::{LockedChart, LockedImage, LockedSource};
+    use crate::manifest::VersionLine;
+
+    fn component(name: &str, commit: &str, image: &str) -> LockedComponent {
+        LockedComponent {
+            name: name.to_owned(),
+            source: Some(LockedSource {
+                repository: format!("git://h/{name}.git"),
+                reference: "main".to_owned(),
+                commit: commit.to_owned(),
+                chart_path: "chart".to_owned(),
+            }),
+            chart: LockedChart {
+                name: name.to_owned(),
+                version: format!("0.1.0+git.{commit}"),
+                digest: format!("sha256:{commit}"),
+                repository: None,
+            },
+            images: vec![LockedImage {
+                reference: format!("r.io/{name}:main"),
+                digest: image.to_owned(),
+                values: "image".to_owned(),
+            }],
+            depends_on: vec![],
+            values: serde_json::Map::new(),
+        }
+    }
+
+    #[test]
+    fn lists_moved_commits_digests_and_membership() {
+        let line = VersionLine { major: 1, minor: 0 };
+        let a = Lock::new(
+            "p",
+            line,
+            vec![
+                component("db", "c1", "d1"),
+                component("api", "c2", "d2"),
+                component("old", "c3", "d3"),
+            ],
+            None,
+        );
+        let b = Lock::new(
+            "p",
+            line,
+            vec![
+                component("db", "c1", "d1"),
+                component("api", "c9", "d8"),
+                component("new", "c4", "d4"),
+            ],
+            None,
+        );
+        let d = diff(&a, &b);
+        let names: Vec<(&str, &str)> = d
+            .components
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind))
+            .collect();
+        assert_eq!(
+            names,
+            [("api", "changed"), ("new", "added"), ("old", "removed")]
+        );
+        let api = &d.components[0];
+        assert_eq!(
+            api.commit,
+            Some(Change {
+                old: "c2".into(),
+                new: "c9".into()
+            })
+        );
+        assert_eq!(
+            api.images["r.io/api:main"],
+            Change {
+                old: "d2".into(),
+                new: "d8".into()
+            }
+        );
+        assert!(diff(&a, &a).components.is_empty());
+    }
+}

@@ -1,0 +1,226 @@
+//! Errors of the pipeline, and the exit codes the binary maps them to.
+
+use std::path::PathBuf;
+
+use chorale_runners::{GitError, RegistryError};
+
+/// Process exit codes of `chorale` (documented in docs/cli.md; keep them in this one place).
+pub mod exit {
+    /// Everything succeeded.
+    pub const SUCCESS: i32 = 0;
+    /// An unexpected internal error.
+    pub const FAILURE: i32 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// The input was wrong: an invalid manifest, an unknown build or lock.
+    pub const INVALID_INPUT: i32 = 3;
+    /// The product's tests failed (the pipeline itself worked).
+    pub const TESTS_FAILED: i32 = 4;
+    /// Something outside Chorale failed: a git remote, a registry, a cluster, the database.
+    pub const INFRASTRUCTURE: i32 = 5;
+}
+
+/// One located problem in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+    /// What is wrong and what would be right.
+    pub message: String,
+}
+
+impl std::fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Every problem found in a product manifest and its component files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestErrors(pub Vec<ManifestError>);
+
+impl std::fmt::Display for ManifestErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ManifestErrors {}
+
+/// Why one component could not be resolved.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ComponentError {
+    /// Its git source failed.
+    #[error("component `{component}`: {source}")]
+    Git {
+        /// The component.
+        component: String,
+        /// What git reported.
+        source: GitError,
+    },
+    /// Its chart or an image could not be resolved in a registry.
+    #[error("component `{component}`: {source}")]
+    Registry {
+        /// The component.
+        component: String,
+        /// What the registry reported.
+        source: RegistryError,
+    },
+    /// Its chart is not a valid Helm chart.
+    #[error("component `{component}`: chart {location}: {message}")]
+    Chart {
+        /// The component.
+        component: String,
+        /// Where the chart came from.
+        location: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The probe image of the test jobs could not be resolved.
+    #[error("testImage: {source}")]
+    TestImage {
+        /// What the registry reported.
+        source: RegistryError,
+    },
+    /// No published chart version matches the range.
+    #[error(
+        "component `{component}`: no version of oci://{repository} matches `{range}` (it has: {})",
+        if available.is_empty() { "no versions".to_owned() } else { available.join(", ") }
+    )]
+    NoMatchingVersion {
+        /// The component.
+        component: String,
+        /// The chart repository.
+        repository: String,
+        /// The range asked for.
+        range: String,
+        /// Versions the repository does have.
+        available: Vec<String>,
+    },
+}
+
+impl ComponentError {
+    /// Whether the failure lies outside Chorale and the user's input (unreachable systems).
+    pub fn is_infrastructure(&self) -> bool {
+        match self {
+            Self::Git { source, .. } => matches!(source, GitError::Unreachable { .. }),
+            Self::Registry { source, .. } | Self::TestImage { source } => matches!(
+                source,
+                RegistryError::Unreachable { .. } | RegistryError::Server { .. }
+            ),
+            Self::Chart { .. } | Self::NoMatchingVersion { .. } => false,
+        }
+    }
+}
+
+/// Every component that could not be resolved in a snapshot.
+#[derive(Debug)]
+pub struct SnapshotErrors(pub Vec<ComponentError>);
+
+impl std::fmt::Display for SnapshotErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SnapshotErrors {}
+
+/// What failed in the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the state database {url}: {message}")]
+    Open {
+        /// The database URL with any password removed.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// A query failed.
+    #[error("state database: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored document does not decode.
+    #[error("state database holds an unreadable {what}: {message}")]
+    Corrupt {
+        /// Which record.
+        what: String,
+        /// The decode error.
+        message: String,
+    },
+}
+
+/// Any error of a Chorale command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest is invalid.
+    #[error("{0}")]
+    Manifest(#[from] ManifestErrors),
+    /// Components could not be resolved.
+    #[error("{0}")]
+    Snapshot(#[from] SnapshotErrors),
+    /// The bundle could not be written.
+    #[error("bundle {destination}: {source}")]
+    Bundle {
+        /// Where it was going.
+        destination: String,
+        /// What failed.
+        source: RegistryError,
+    },
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No build, lock or file of that name.
+    #[error("`{0}` is neither a build id, a lock id nor a lock file")]
+    NotFound(String),
+    /// A request was invalid (a bad option value).
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing output failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The exit code this error maps to.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Manifest(_) | Self::NotFound(_) | Self::Invalid(_) => exit::INVALID_INPUT,
+            Self::Snapshot(errors) => {
+                if errors.0.iter().all(ComponentError::is_infrastructure) {
+                    exit::INFRASTRUCTURE
+                } else {
+                    exit::INVALID_INPUT
+                }
+            }
+            Self::Bundle { .. } | Self::Store(_) | Self::Io { .. } => exit::INFRASTRUCTURE,
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The manifest documents exactly as users write them (`kind: Product`, `kind: Component`).
+//!
+//! Every value that validation may complain about is [`Spanned`], so errors can name
+//! `file:line:col`. Unknown fields are rejected. The JSON schema in
+//! `product-manifests/schema/` is generated from these types (`chorale schema`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// The API version every Chorale document carries.
+pub const API_VERSION: &str = "chorale.dev/v1alpha1";
+
+/// A `kind: Product` document: a version line and the components it is assembled from.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(
+    title = "Product",
+    description = "A product assembled from Helm-chart components."
+)]
+pub struct ProductDocument {
+    /// Always `chorale.dev/v1alpha1`.
+    #[schemars(with = "String")]
+    pub api_version: Spanned<String>,
+    /// Always `Product`.
+    #[schemars(with = "String")]
+    pub kind: Spanned<String>,
+    /// The product's name.
+    pub metadata: Metadata,
+    /// What the product is made of.
+    pub spec: ProductSpec,
+}
+
+/// `metadata` of any document.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// A DNS label: lower-case letters, digits and `-`, at most 53 characters.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// Free-form labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `spec` of a Product.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProductSpec {
+    /// `MAJOR.MINOR` of the versions this product publishes (daily builds are
+    /// `MAJOR.MINOR.YYYYMMDD`).
+    #[schemars(with = "String", regex(pattern = r"^\d+\.\d+$"))]
+    pub version_line: Spanned<String>,
+    /// The components, inline or by `file:`.
+    pub components: Vec<ComponentEntry>,
+    /// The tests every build runs after the deploy (see docs/test-jobs.md).
+    #[serde(default)]
+    pub test_plan: Vec<chorale_test_jobs::TestPlanEntry>,
+    /// The image of Chorale's probe (`infra/images/build` pushes it as `chorale/probe`) that
+    /// in-cluster test jobs run, pinned by digest at snapshot time; required when the test
+    /// plan has in-cluster jobs.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub test_image: Option<Spanned<String>>,
+}
+
+/// One entry of `spec.components`: either `file:` (a `kind: Component` document, path relative
+/// to the product file) or an inline component with a `name`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ComponentEntry {
+    /// Path of a `kind: Component` document, relative to this file. Excludes every other field.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub file: Option<Spanned<String>>,
+    /// The component's name (a DNS label; also its Helm release name).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub name: Option<Spanned<String>>,
+    /// A chart in a folder of a git repository.
+    #[serde(default)]
+    pub source: Option<GitSource>,
+    /// A chart in an OCI registry.
+    #[serde(default)]
+    pub chart: Option<OciChart>,
+    /// The images the chart uses, pinned by digest at snapshot time.
+    #[serde(default)]
+    pub images: Vec<ImageEntry>,
+    /// Components that must be deployed before this one.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// Default values given to the chart (image pins are written over them).
+    #[serde(default)]
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A `kind: Component` document.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(
+    title = "Component",
+    description = "A Helm-chart component of a product."
+)]
+pub struct ComponentDocument {
+    /// Always `chorale.dev/v1alpha1`.
+    #[schemars(with = "String")]
+    pub api_version: Spanned<String>,
+    /// Always `Component`.
+    #[schemars(with = "String")]
+    pub kind: Spanned<String>,
+    /// The component's name.
+    pub metadata: Metadata,
+    /// Where its chart and images come from.
+    pub spec: ComponentSpec,
+}
+
+/// `spec` of a Component document: the fields of an inline entry without `name` and `file`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ComponentSpec {
+    /// A chart in a folder of a git repository.
+    #[serde(default)]
+    pub source: Option<GitSource>,
+    /// A chart in an OCI registry.
+    #[serde(default)]
+    pub chart: Option<OciChart>,
+    /// The images the chart uses, pinned by digest at snapshot time.
+    #[serde(default)]
+    pub images: Vec<ImageEntry>,
+    /// Components that must be deployed before this one.
+    #[schemars(with = "Vec<String>")]
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<String>>,
+    /// Default values given to the chart (image pins are written over them).
+    #[serde(default)]
+    pub values: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// `source:` a chart folder in a git repository at a ref.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitSource {
+    /// `git://…`, `https://…` (token from `CHORALE_GIT_TOKEN[_<HOST>]`), `file://…` or a path
+    /// (relative to the manifest file).
+    #[schemars(with = "String")]
+    pub git: Spanned<String>,
+    /// A branch, a tag, a full ref name or a 40-hex commit id.
+    #[serde(rename = "ref")]
+    #[schemars(with = "String")]
+    pub reference: Spanned<String>,
+    /// The chart's folder inside the repository (default: the repository root).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub chart_path: Option<Spanned<String>>,
+}
+
+/// `chart:` a Helm chart in an OCI registry.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OciChart {
+    /// `oci://host[:port]/path/name`.
+    #[schemars(with = "String")]
+    pub oci: Spanned<String>,
+    /// A semver version or range (`1.2.3`, `^1.0`, `>=1.2, <2`); the highest match wins.
+    #[schemars(with = "String")]
+    pub version: Spanned<String>,
+}
+
+/// One image a chart uses.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageEntry {
+    /// `host[:port]/path[:tag][@digest]`; a tag is resolved to a digest at snapshot time.
+    #[serde(rename = "ref")]
+    #[schemars(with = "String")]
+    pub reference: Spanned<String>,
+    /// The values prefix that receives `repository` and `digest` (default `image`), e.g.
+    /// `image` or `sidecar.image`.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub values: Option<Spanned<String>>,
+}
+
+impl From<ComponentSpec> for ComponentEntry {
+    fn from(spec: ComponentSpec) -> Self {
+        Self {
+            file: None,
+            name: None,
+            source: spec.source,
+            chart: spec.chart,
+            images: spec.images,
+            depends_on: spec.depends_on,
+            values: spec.values,
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Product manifests: the documents users write ([`document`]), loading them with every
+//! component file they name ([`load`]), and the checked model the rest of Chorale uses.
+//!
+//! Loading never stops at the first problem: it returns every error it finds, each naming
+//! `file:line:col` and what would be right.
+
+pub mod document;
+mod graph;
+mod load;
+pub mod schema;
+
+use std::path::PathBuf;
+
+pub use load::load_product;
+
+/// A checked product: every field valid, names unique, dependencies acyclic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Product {
+    /// `metadata.name`.
+    pub name: String,
+    /// `spec.versionLine`.
+    pub version_line: VersionLine,
+    /// The components in manifest order.
+    pub components: Vec<Component>,
+    /// The checked test plan, in plan order.
+    pub tests: Vec<chorale_test_jobs::PlannedTest>,
+    /// The probe image in-cluster test jobs run.
+    pub test_image: Option<String>,
+    /// The product file it was loaded from.
+    pub file: PathBuf,
+}
+
+/// `MAJOR.MINOR` of the versions a product publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VersionLine {
+    /// Major version.
+    pub major: u64,
+    /// Minor version.
+    pub minor: u64,
+}
+
+impl std::fmt::Display for VersionLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::str::FromStr for VersionLine {
+    type Err = ();
+
+    fn from_str(text: &str) -> Result<Self, ()> {
+        let (major, minor) = text.split_once('.').ok_or(())?;
+        let number = |s: &str| {
+            let canonical = s == "0" || (!s.is_empty() && !s.starts_with('0'));
+            if canonical && s.bytes().all(|b| b.is_ascii_digit()) {
+                s.parse::<u64>().map_err(drop)
+            } else {
+                Err(())
+            }
+        };
+        Ok(Self {
+            major: number(major)?,
+            minor: number(minor)?,
+        })
+    }
+}
+
+/// One component of a product.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    /// Its name, also its Helm release name.
+    pub name: String,
+    /// Where its chart comes from.
+    pub chart: ChartSource,
+    /// The images it uses.
+    pub images: Vec<ImageSpec>,
+    /// Components deployed before it.
+    pub depends_on: Vec<String>,
+    /// Default values for the chart.
+    pub values: serde_json::Map<String, serde_json::Value>,
+    /// Where it is defined.
+    pub origin: Origin,
+}
+
+/// Where a component's chart comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChartSource {
+    /// A folder of a git repository at a ref.
+    Git {
+        /// The remote: a URL, or an absolute path.
+        repository: String,
+        /// Branch, tag, ref name or commit id.
+        reference: String,
+        /// The chart folder inside the repository (`.` for the root).
+        chart_path: String,
+    },
+    /// A chart in an OCI registry.
+    Oci {
+        /// `host[:port]/path/name` (the `oci://` prefix removed).
+        repository: String,
+        /// The accepted versions; the highest match wins.
+        range: semver::VersionReq,
+    },
+}
+
+/// An image reference and the values prefix that receives its pinned digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSpec {
+    /// The reference as written (tag or digest).
+    pub reference: String,
+    /// Dotted values path, e.g. `image` or `sidecar.image`.
+    pub values: String,
+}
+
+/// A place in a manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column.
+    pub column: u64,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}

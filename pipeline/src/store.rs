@@ -1,0 +1,358 @@
+//! The state store: builds with their stages, locks and bundles, in SQLite (default, at
+//! `.chorale/state.db`) or PostgreSQL (`postgres://…`).
+//!
+//! One set of queries serves both through sqlx's `Any` driver (parameters are written `$N` and
+//! appear in ascending order, which both backends read the same way); each backend has its own
+//! migrations under `pipeline/migrations/`.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Connection, Row};
+
+use crate::builds::{Build, BundleRef, Stage, Status};
+use crate::bundle::BundleOutcome;
+use crate::errors::StoreError;
+use crate::lock::Lock;
+
+/// `SELECT` of every build column, followed by the rest of the query.
+macro_rules! select_builds {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, product, status, trigger_source, created_at, finished_at, lock_id, ",
+            "bundle_repository, bundle_digest, error FROM builds ",
+            $rest
+        )
+    };
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The state database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+/// A URL with its password replaced, for messages.
+fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn millis(time: Timestamp) -> i64 {
+    time.as_millisecond()
+}
+
+fn from_millis(value: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(value).map_err(|e| StoreError::Corrupt {
+        what: "timestamp".to_owned(),
+        message: e.to_string(),
+    })
+}
+
+impl Store {
+    /// Open (creating and migrating as needed) the database at `url`: `sqlite://PATH` or
+    /// `postgres://…`.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let open_error = |message: String| StoreError::Open {
+            url: redact(url),
+            message,
+        };
+        let sqlite = url.starts_with("sqlite:");
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .map(|p| p.split('?').next().unwrap_or(p))
+            && let Some(dir) = Path::new(path)
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(e.to_string()))?;
+        }
+        // One direct attempt first: a pool would retry a refused connection until its timeout.
+        sqlx::AnyConnection::connect(url)
+            .await
+            .map_err(|e| open_error(e.to_string()))?
+            .close()
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        let migrator = if sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await
+                .map_err(|e| open_error(e.to_string()))?;
+            &SQLITE_MIGRATIONS
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            &POSTGRES_MIGRATIONS
+        } else {
+            return Err(open_error(
+                "only sqlite:// and postgres:// databases are supported".to_owned(),
+            ));
+        };
+        migrator
+            .run(&pool)
+            .await
+            .map_err(|e| open_error(format!("migration failed: {e}")))?;
+        Ok(Self { pool })
+    }
+
+    /// The default store in a state folder: `DIR/state.db`.
+    pub async fn open_in(state_dir: &Path) -> Result<Self, StoreError> {
+        Self::open(&format!(
+            "sqlite://{}?mode=rwc",
+            state_dir.join("state.db").display()
+        ))
+        .await
+    }
+
+    /// Record a lock (once; storing the same lock again changes nothing).
+    pub async fn put_lock(&self, lock: &Lock) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO locks (id, product, created_at, document) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&lock.id)
+        .bind(&lock.product)
+        .bind(millis(Timestamp::now()))
+        .bind(serde_json::to_string(lock).expect("a lock serialises"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The locks whose id is `id` or starts with it.
+    pub async fn find_locks(&self, id: &str) -> Result<Vec<Lock>, StoreError> {
+        let pattern = format!("{}%", id.replace(['%', '_'], ""));
+        let rows = sqlx::query("SELECT document FROM locks WHERE id LIKE $1 ORDER BY id LIMIT 2")
+            .bind(pattern)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.try_get("document")?;
+                Lock::from_json(text.as_bytes()).map_err(|message| StoreError::Corrupt {
+                    what: "lock".to_owned(),
+                    message,
+                })
+            })
+            .collect()
+    }
+
+    /// Record a pushed bundle.
+    pub async fn put_bundle(
+        &self,
+        bundle: &BundleOutcome,
+        product: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bundles (repository, digest, product, lock_id, created_at, document)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (repository, digest) DO UPDATE SET document = excluded.document",
+        )
+        .bind(&bundle.repository)
+        .bind(&bundle.digest)
+        .bind(product)
+        .bind(&bundle.lock_id)
+        .bind(millis(Timestamp::now()))
+        .bind(serde_json::to_string(bundle).expect("an outcome serialises"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The bundle recorded at `repository` with `digest`.
+    pub async fn bundle(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<BundleOutcome>, StoreError> {
+        let row = sqlx::query("SELECT document FROM bundles WHERE repository = $1 AND digest = $2")
+            .bind(repository)
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let text: String = row.try_get("document")?;
+            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                what: "bundle".to_owned(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Write a build and its stages (insert or replace), atomically.
+    pub async fn save_build(&self, build: &Build) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO builds (id, product, status, trigger_source, created_at, finished_at,
+                                 lock_id, bundle_repository, bundle_digest, error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                 finished_at = excluded.finished_at, lock_id = excluded.lock_id,
+                 bundle_repository = excluded.bundle_repository,
+                 bundle_digest = excluded.bundle_digest, error = excluded.error",
+        )
+        .bind(&build.id)
+        .bind(&build.product)
+        .bind(build.status.as_str())
+        .bind(&build.trigger)
+        .bind(millis(build.created_at))
+        .bind(build.finished_at.map(millis))
+        .bind(build.lock_id.as_deref())
+        .bind(build.bundle.as_ref().map(|b| b.repository.as_str()))
+        .bind(build.bundle.as_ref().map(|b| b.digest.as_str()))
+        .bind(build.error.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        for (position, stage) in build.stages.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO build_stages (build_id, position, name, status, started_at,
+                                           finished_at, message)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
+                     started_at = excluded.started_at, finished_at = excluded.finished_at,
+                     message = excluded.message",
+            )
+            .bind(&build.id)
+            .bind(position as i64)
+            .bind(&stage.name)
+            .bind(stage.status.as_str())
+            .bind(stage.started_at.map(millis))
+            .bind(stage.finished_at.map(millis))
+            .bind(stage.message.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The build with this id (or the only one whose id starts with it).
+    pub async fn build(&self, id: &str) -> Result<Option<Build>, StoreError> {
+        let pattern = format!("{}%", id.replace(['%', '_'], ""));
+        let rows = sqlx::query(select_builds!("WHERE id LIKE $1 ORDER BY id LIMIT 2"))
+            .bind(pattern)
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [row] => Ok(Some(self.with_stages(build_from_row(row)?).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// The newest builds first, of one product or of all.
+    pub async fn builds(
+        &self,
+        product: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Build>, StoreError> {
+        let rows = match product {
+            Some(product) => {
+                sqlx::query(select_builds!(
+                    "WHERE product = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+                ))
+                .bind(product)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(select_builds!("ORDER BY created_at DESC, id DESC LIMIT $1"))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut builds = Vec::with_capacity(rows.len());
+        for row in &rows {
+            builds.push(self.with_stages(build_from_row(row)?).await?);
+        }
+        Ok(builds)
+    }
+
+    async fn with_stages(&self, mut build: Build) -> Result<Build, StoreError> {
+        let rows = sqlx::query(
+            "SELECT name, status, started_at, finished_at, message FROM build_stages
+             WHERE build_id = $1 ORDER BY position",
+        )
+        .bind(&build.id)
+        .fetch_all(&self.pool)
+        .await?;
+        build.stages = rows
+            .iter()
+            .map(|row| {
+                Ok(Stage {
+                    name: row.try_get("name")?,
+                    status: status(&row.try_get::<String, _>("status")?)?,
+                    started_at: row
+                        .try_get::<Option<i64>, _>("started_at")?
+                        .map(from_millis)
+                        .transpose()?,
+                    finished_at: row
+                        .try_get::<Option<i64>, _>("finished_at")?
+                        .map(from_millis)
+                        .transpose()?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(build)
+    }
+}
+
+fn status(text: &str) -> Result<Status, StoreError> {
+    Status::from_str(text).map_err(|message| StoreError::Corrupt {
+        what: "status".to_owned(),
+        message,
+    })
+}
+
+fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
+    let repository: Option<String> = row.try_get("bundle_repository")?;
+    let digest: Option<String> = row.try_get("bundle_digest")?;
+    Ok(Build {
+        id: row.try_get("id")?,
+        product: row.try_get("product")?,
+        status: status(&row.try_get::<String, _>("status")?)?,
+        trigger: row.try_get("trigger_source")?,
+        created_at: from_millis(row.try_get("created_at")?)?,
+        finished_at: row
+            .try_get::<Option<i64>, _>("finished_at")?
+            .map(from_millis)
+            .transpose()?,
+        lock_id: row.try_get("lock_id")?,
+        bundle: repository
+            .zip(digest)
+            .map(|(repository, digest)| BundleRef { repository, digest }),
+        error: row.try_get("error")?,
+        stages: Vec::new(),
+    })
+}

@@ -1,0 +1,410 @@
+//! Bundles in a real registry and in an OCI layout, read back by independent clients (helm and
+//! skopeo); registry authentication; and a registry that goes down halfway.
+
+use chorale::builds::{BundleRef, Status};
+use chorale::bundle::fetch_bundle;
+use chorale::pipeline::{BundleRequest, bundle_product};
+use chorale_testkit::Registry;
+use serde_json::Value;
+
+use crate::support::outage::Outage;
+use crate::support::{World, helm, quiet, skopeo};
+
+fn bundle_request(manifest: std::path::PathBuf, registry: Option<String>) -> BundleRequest {
+    BundleRequest {
+        manifest,
+        registry,
+        concurrency: 8,
+        trigger: "test".to_owned(),
+    }
+}
+
+/// A product of two git charts (one depending on the other) and one OCI chart.
+fn demo(world: &World) -> std::path::PathBuf {
+    let db = world.chart_repo("db", "chart", "db");
+    let api = world.chart_repo("api", "deploy/chart", "api");
+    world.push_oci_chart("ext", "1.0.0");
+    world.push_image("demo/db:main");
+    world.push_image("demo/api:main");
+    let host = world.registry.host();
+    world.product(&format!(
+        r#"apiVersion: chorale.dev/v1alpha1
+kind: Product
+metadata: {{ name: demo }}
+spec:
+  versionLine: "1.0"
+  components:
+    - name: db
+      source: {{ git: {db}, ref: main, chartPath: chart }}
+      images:
+        - ref: {host}/demo/db:main
+    - name: api
+      source: {{ git: {api}, ref: main, chartPath: deploy/chart }}
+      dependsOn: [db]
+      images:
+        - ref: {host}/demo/api:main
+      values:
+        replicas: 2
+    - name: ext
+      chart: {{ oci: oci://{host}/charts/ext, version: "^1" }}
+"#,
+        db = db.url(),
+        api = api.url(),
+    ))
+}
+
+#[tokio::test]
+async fn a_bundle_in_the_registry_is_readable_by_helm_and_skopeo() {
+    let world = World::new();
+    let product = demo(&world);
+    let context = world.context().await;
+    let target = format!("{}/chorale", world.registry.host());
+    let bundled = bundle_product(
+        &context,
+        &bundle_request(product.clone(), Some(target.clone())),
+        &quiet(),
+    )
+    .await
+    .unwrap();
+    let outcome = &bundled.bundle;
+    assert_eq!(outcome.repository, format!("{target}/demo"));
+    assert_eq!(
+        outcome.reference,
+        format!("{target}/demo@{}", outcome.digest)
+    );
+    assert_eq!(
+        outcome.tags,
+        [format!("build-{}", bundled.build.id), "latest".to_owned()]
+    );
+    assert!(outcome.uploaded_bytes > 0);
+
+    // skopeo reads the manifest: artifact type, the lock as config, a layer per chart and values.
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{target}/demo:latest"),
+    ]);
+    let manifest: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.chorale.bundle.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.chorale.lock.v1+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.len(),
+        7,
+        "the test plan, then a chart and a values file per component"
+    );
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.chorale.tests.v1+json"
+    );
+    let charts: Vec<&str> = layers
+        .iter()
+        .filter(|l| l["mediaType"] == "application/vnd.cncf.helm.chart.content.v1.tar+gzip")
+        .map(|l| l["annotations"]["dev.chorale.component"].as_str().unwrap())
+        .collect();
+    assert_eq!(charts, ["api", "db", "ext"]);
+    let config = skopeo(&[
+        "inspect",
+        "--raw",
+        "--config",
+        "--tls-verify=false",
+        &format!("docker://{target}/demo:latest"),
+    ]);
+    assert_eq!(
+        serde_json::from_str::<chorale::lock::Lock>(&config).unwrap(),
+        bundled.lock
+    );
+    let tags: Value = serde_json::from_str(&skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{target}/demo"),
+    ]))
+    .unwrap();
+    let mut tags: Vec<&str> = tags["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    tags.sort_unstable();
+    assert_eq!(
+        tags,
+        [format!("build-{}", bundled.build.id).as_str(), "latest"]
+    );
+
+    // helm pulls every standalone chart and renders it with the bundle's pinned values.
+    let pulled = world.dir.path().join("pulled");
+    std::fs::create_dir_all(&pulled).unwrap();
+    for chart in &outcome.charts {
+        let (repository, tag) = chart.reference.rsplit_once(':').unwrap();
+        let version = tag.replace('_', "+");
+        let output = helm(world.dir.path())
+            .args([
+                "pull",
+                &format!("oci://{repository}"),
+                "--version",
+                &version,
+                "--destination",
+            ])
+            .arg(&pulled)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let api = bundled.lock.component("api").unwrap();
+    let values = world.dir.path().join("api.values.yaml");
+    std::fs::write(
+        &values,
+        serde_saphyr::to_string(&api.deploy_values()).unwrap(),
+    )
+    .unwrap();
+    let rendered = helm(world.dir.path())
+        .args(["template", "api"])
+        .arg(pulled.join(format!("api-{}.tgz", api.chart.version)))
+        .arg("--values")
+        .arg(&values)
+        .output()
+        .unwrap();
+    let rendered = String::from_utf8_lossy(&rendered.stdout);
+    let image = &api.images[0];
+    assert!(
+        rendered.contains(&format!(
+            "{}/demo/api@{}",
+            world.registry.host(),
+            image.digest
+        )),
+        "the image is pinned by digest: {rendered}"
+    );
+
+    // Reading the bundle back gives the lock and, per component, the chart helm pulled and
+    // the values file that pins its images.
+    let fetched = fetch_bundle(
+        &BundleRef {
+            repository: outcome.repository.clone(),
+            digest: outcome.digest.clone(),
+        },
+        &context.runners.registry,
+        &world.dir.path().join("read"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fetched.lock, bundled.lock);
+    assert_eq!(fetched.components.len(), 3);
+    let files = &fetched.components["api"];
+    assert_eq!(
+        std::fs::read(&files.chart).unwrap(),
+        std::fs::read(pulled.join(format!("api-{}.tgz", api.chart.version))).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&files.values).unwrap(),
+        std::fs::read(&values).unwrap()
+    );
+
+    // Bundling the unchanged product uploads nothing and gives the same digest.
+    let again = bundle_product(
+        &context,
+        &bundle_request(product, Some(target.clone())),
+        &quiet(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.bundle.uploaded_bytes, 0);
+    assert_eq!(again.bundle.digest, outcome.digest);
+    assert_ne!(again.build.id, bundled.build.id);
+
+    // Both builds are recorded with their stages, the bundle with its charts.
+    let build = context
+        .store
+        .build(&bundled.build.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(build.status, Status::Succeeded);
+    assert_eq!(build.lock_id.as_deref(), Some(bundled.lock.id.as_str()));
+    assert!(build.stages.iter().all(|s| s.status == Status::Succeeded));
+    let stored = context
+        .store
+        .bundle(&outcome.repository, &outcome.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.charts, outcome.charts);
+}
+
+#[tokio::test]
+async fn without_a_registry_the_bundle_is_an_oci_layout_skopeo_reads() {
+    let world = World::new();
+    let product = demo(&world);
+    let context = world.context().await;
+    let bundled = bundle_product(&context, &bundle_request(product.clone(), None), &quiet())
+        .await
+        .unwrap();
+    let layout = world.state().join("oci/demo");
+    assert_eq!(
+        bundled.bundle.repository,
+        format!("oci:{}", layout.display())
+    );
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        &format!("oci:{}:latest", layout.display()),
+    ]);
+    let manifest: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(
+        manifest["artifactType"],
+        "application/vnd.chorale.bundle.v1+json"
+    );
+    assert_eq!(
+        chorale_runners::digest::sha256(raw.trim_end().as_bytes()),
+        bundled.bundle.digest
+    );
+    let fetched = fetch_bundle(
+        &BundleRef {
+            repository: bundled.bundle.repository.clone(),
+            digest: bundled.bundle.digest.clone(),
+        },
+        &context.runners.registry,
+        &world.dir.path().join("read"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fetched.lock, bundled.lock);
+    let db = &fetched.components["db"];
+    let values: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&db.values).unwrap()).unwrap();
+    assert_eq!(
+        values["image"]["digest"],
+        bundled.lock.component("db").unwrap().images[0].digest
+    );
+    let again = bundle_product(&context, &bundle_request(product, None), &quiet())
+        .await
+        .unwrap();
+    assert_eq!(again.bundle.uploaded_bytes, 0);
+    assert_eq!(again.bundle.digest, bundled.bundle.digest);
+}
+
+#[tokio::test]
+async fn a_registry_that_refuses_access_fails_the_build_and_stores_nothing() {
+    let world = World::with_registry(Registry::start_with_basic_auth("ci", "hunter22").unwrap());
+    let db = world.chart_repo("db", "chart", "db");
+    let product = world.product(&format!(
+        r#"apiVersion: chorale.dev/v1alpha1
+kind: Product
+metadata: {{ name: locked }}
+spec:
+  versionLine: "1.0"
+  components:
+    - name: db
+      source: {{ git: {}, ref: main, chartPath: chart }}
+"#,
+        db.url()
+    ));
+    let context = world.context().await;
+    let target = format!("{}/chorale", world.registry.host());
+    let error = bundle_product(&context, &bundle_request(product, Some(target)), &quiet())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the registry refused access (HTTP 401/403)"),
+        "{error}"
+    );
+    let builds = context.store.builds(None, 10).await.unwrap();
+    assert_eq!(builds[0].status, Status::Failed);
+    assert_eq!(builds[0].stages[1].status, Status::Failed);
+    assert!(builds[0].bundle.is_none());
+}
+
+#[tokio::test]
+async fn a_registry_going_down_mid_bundle_moves_no_tag_and_records_no_bundle() {
+    let world = World::new();
+    let product = demo(&world);
+    let context = world.context().await;
+    let direct = format!("{}/chorale", world.registry.host());
+    let first = bundle_product(
+        &context,
+        &bundle_request(product.clone(), Some(direct.clone())),
+        &quiet(),
+    )
+    .await
+    .unwrap();
+    let latest = || {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{direct}/demo:latest"),
+        ]);
+        chorale_runners::digest::sha256(raw.trim_end().as_bytes())
+    };
+    assert_eq!(latest(), first.bundle.digest);
+
+    // A new commit, pushed through a proxy that goes down once the bundle repository is touched
+    // (after the standalone charts went through).
+    let db = world.git.create_repo("db-next").unwrap();
+    crate::support::write_chart(&db, "chart", "db", "0.2.0");
+    db.commit("db 0.2").unwrap();
+    let text = std::fs::read_to_string(&product)
+        .unwrap()
+        .replace("/db.git", "/db-next.git");
+    std::fs::write(&product, text).unwrap();
+    let outage = Outage::start(&world.registry.host(), "/v2/chorale/demo/").await;
+    let through = format!("{}/chorale", outage.host);
+    let error = bundle_product(
+        &context,
+        &bundle_request(product.clone(), Some(through.clone())),
+        &quiet(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(outage.is_down());
+    assert!(error.contains("503"), "{error}");
+
+    // Nothing moved, nothing recorded as bundled; the build says where it failed.
+    assert_eq!(
+        latest(),
+        first.bundle.digest,
+        "latest still points at the last good bundle"
+    );
+    let builds = context.store.builds(None, 10).await.unwrap();
+    let failed = &builds[0];
+    assert_eq!(failed.status, Status::Failed);
+    assert!(failed.bundle.is_none());
+    assert_eq!(failed.stages[0].status, Status::Succeeded);
+    assert_eq!(failed.stages[1].status, Status::Failed);
+    assert!(
+        failed.error.as_deref().unwrap().starts_with("bundle: "),
+        "{failed:?}"
+    );
+    let tags: Value = serde_json::from_str(&skopeo(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{direct}/demo"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        tags["Tags"].as_array().unwrap().len(),
+        2,
+        "only the first build's tags: {tags}"
+    );
+
+    // When the registry is back, the same request completes and moves latest.
+    outage.recover();
+    let second = bundle_product(&context, &bundle_request(product, Some(through)), &quiet())
+        .await
+        .unwrap();
+    assert_ne!(second.bundle.digest, first.bundle.digest);
+    assert_eq!(latest(), second.bundle.digest);
+}

@@ -1,0 +1,118 @@
+//! Loading and checking product manifests: the user-facing contract and its error messages.
+
+use std::path::Path;
+
+use chorale::manifest::{ChartSource, VersionLine, load_product};
+
+const FIXTURES: &str = "tests/fixtures/manifests";
+
+/// Every error of a manifest, one per line, as `chorale validate` prints them.
+fn errors_of(name: &str) -> String {
+    let path = Path::new(FIXTURES).join("invalid").join(name);
+    load_product(&path)
+        .expect_err("the fixture is invalid")
+        .to_string()
+}
+
+#[test]
+fn the_issue_example_loads_with_its_component_file() {
+    let product = load_product(&Path::new(FIXTURES).join("valid/product.yaml")).unwrap();
+    assert_eq!(product.name, "demo");
+    assert_eq!(product.version_line, VersionLine { major: 1, minor: 0 });
+    let names: Vec<&str> = product.components.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["db", "api", "ext", "web"]);
+
+    let db = &product.components[0];
+    assert_eq!(
+        db.chart,
+        ChartSource::Git {
+            repository: "git://127.0.0.1:9418/db.git".to_owned(),
+            reference: "main".to_owned(),
+            chart_path: "chart".to_owned(),
+        }
+    );
+    assert_eq!(db.images[0].values, "image");
+
+    let ext = &product.components[2];
+    let ChartSource::Oci { repository, range } = &ext.chart else {
+        panic!("ext comes from OCI: {:?}", ext.chart)
+    };
+    assert_eq!(repository, "127.0.0.1:5000/charts/ext");
+    assert!(range.matches(&semver::Version::new(1, 9, 0)));
+    assert!(!range.matches(&semver::Version::new(2, 0, 0)));
+
+    let web = &product.components[3];
+    assert_eq!(web.depends_on, ["api", "db"]);
+    assert_eq!(web.images[0].values, "frontend.image");
+    assert_eq!(web.values["replicas"], 2);
+    assert!(web.origin.file.ends_with("components/web.yaml"));
+    // A path remote is relative to the file that names it, made absolute.
+    let ChartSource::Git { repository, .. } = &web.chart else {
+        panic!("web comes from git")
+    };
+    assert!(Path::new(repository).is_absolute(), "{repository}");
+    assert!(repository.ends_with("repos/web.git"), "{repository}");
+}
+
+#[test]
+fn malformed_yaml_names_the_place() {
+    insta::assert_snapshot!(errors_of("malformed.yaml"));
+}
+
+#[test]
+fn an_unknown_field_is_rejected_with_what_is_allowed() {
+    insta::assert_snapshot!(errors_of("unknown-field.yaml"));
+}
+
+#[test]
+fn a_missing_component_file_is_named() {
+    insta::assert_snapshot!(errors_of("missing-file.yaml"));
+}
+
+#[test]
+fn a_dependency_cycle_is_printed_as_a_path() {
+    let errors = errors_of("cycle.yaml");
+    assert!(errors.contains("api -> web -> api"), "{errors}");
+    insta::assert_snapshot!(errors);
+}
+
+#[test]
+fn invalid_image_references_are_rejected() {
+    insta::assert_snapshot!(errors_of("bad-image.yaml"));
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = errors_of("everything.yaml");
+    // One line per problem, each starting with file:line:col.
+    for line in errors.lines() {
+        let mut parts = line.splitn(4, ':');
+        let (file, row, col) = (parts.next(), parts.next(), parts.next());
+        assert!(
+            file.is_some_and(|f| f.ends_with("everything.yaml")),
+            "{line}"
+        );
+        assert!(row.is_some_and(|r| r.parse::<u32>().is_ok()), "{line}");
+        assert!(col.is_some_and(|c| c.parse::<u32>().is_ok()), "{line}");
+    }
+    insta::assert_snapshot!(errors);
+}
+
+#[test]
+fn the_committed_schema_is_current() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../product-manifests/schema");
+    for (name, text) in chorale::manifest::schema::schema_files() {
+        let committed = std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        assert!(
+            committed == text,
+            "product-manifests/schema/{name} is stale; run `cargo run -p chorale -- schema --out product-manifests/schema`"
+        );
+    }
+}
+
+#[test]
+fn a_test_plan_naming_an_unknown_test_job_is_rejected() {
+    let errors = errors_of("unknown-test-job.yaml");
+    assert!(errors.contains("smoke-tests"), "{errors}");
+    insta::assert_snapshot!(errors);
+}

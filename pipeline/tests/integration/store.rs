@@ -1,0 +1,171 @@
+//! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
+
+use chorale::builds::{Build, BundleRef, Status};
+use chorale::bundle::BundleOutcome;
+use chorale::lock::{Lock, LockedChart, LockedComponent};
+use chorale::manifest::VersionLine;
+use chorale::store::Store;
+
+fn lock(product: &str, version: &str) -> Lock {
+    Lock::new(
+        product,
+        VersionLine { major: 1, minor: 0 },
+        vec![LockedComponent {
+            name: "db".to_owned(),
+            source: None,
+            chart: LockedChart {
+                name: "db".to_owned(),
+                version: version.to_owned(),
+                digest: format!("sha256:{}", "c".repeat(64)),
+                repository: Some("oci://r.io/charts/db".to_owned()),
+            },
+            images: vec![],
+            depends_on: vec![],
+            values: serde_json::Map::new(),
+        }],
+        None,
+    )
+}
+
+fn round(t: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(t.as_millisecond()).unwrap()
+}
+
+/// What every backend must do.
+async fn contract(store: Store) {
+    // Locks: stored once, found by id or unique prefix, verified on the way out.
+    let first = lock("demo", "1.0.0");
+    let second = lock("demo", "1.1.0");
+    store.put_lock(&first).await.unwrap();
+    store.put_lock(&first).await.unwrap();
+    store.put_lock(&second).await.unwrap();
+    assert_eq!(
+        store.find_locks(&first.id).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+    assert_eq!(
+        store.find_locks(&first.id[..20]).await.unwrap(),
+        std::slice::from_ref(&first)
+    );
+    assert_eq!(store.find_locks("sha256:").await.unwrap().len(), 2);
+    assert!(store.find_locks("sha256:zz").await.unwrap().is_empty());
+
+    // Builds: saved after every stage; the latest save wins, stages keep their order.
+    let mut build = Build::start("demo", "cli", &["snapshot", "bundle"]);
+    build.begin_stage("snapshot");
+    store.save_build(&build).await.unwrap();
+    let stored = store.build(&build.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, Status::Running);
+    assert_eq!(stored.stages[0].status, Status::Running);
+    assert_eq!(stored.stages[1].status, Status::Pending);
+
+    build.lock_id = Some(first.id.clone());
+    build.end_stage(
+        "snapshot",
+        Status::Succeeded,
+        Some("1 component".to_owned()),
+    );
+    build.begin_stage("bundle");
+    build.bundle = Some(BundleRef {
+        repository: "r.io/chorale/demo".to_owned(),
+        digest: format!("sha256:{}", "d".repeat(64)),
+    });
+    build.end_stage("bundle", Status::Succeeded, None);
+    build.finish(Status::Succeeded, None);
+    store.save_build(&build).await.unwrap();
+    let stored = store.build(&build.id).await.unwrap().unwrap();
+    // Timestamps are kept to the millisecond.
+    let mut expected = build.clone();
+    expected.created_at = round(expected.created_at);
+    expected.finished_at = expected.finished_at.map(round);
+    for stage in &mut expected.stages {
+        stage.started_at = stage.started_at.map(round);
+        stage.finished_at = stage.finished_at.map(round);
+    }
+    assert_eq!(stored, expected);
+    assert!(
+        store.build(&build.id[..15]).await.unwrap().is_some(),
+        "unique prefix"
+    );
+    assert!(store.build("no-such-build").await.unwrap().is_none());
+
+    // A failed build of another product; lists are newest first and filter by product.
+    let mut other = Build::start("other", "schedule", &["snapshot"]);
+    other.finish(Status::Failed, Some("snapshot: boom".to_owned()));
+    store.save_build(&other).await.unwrap();
+    let all = store.builds(None, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all[0].created_at >= all[1].created_at);
+    let demo = store.builds(Some("demo"), 10).await.unwrap();
+    assert_eq!(
+        demo.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+        [build.id.as_str()]
+    );
+    assert_eq!(store.builds(None, 1).await.unwrap().len(), 1);
+    let failed = store.build(&other.id).await.unwrap().unwrap();
+    assert_eq!(failed.error.as_deref(), Some("snapshot: boom"));
+    assert_eq!(failed.stages[0].status, Status::Skipped);
+
+    // Bundles: recorded by repository and digest; a lock must exist.
+    let outcome = BundleOutcome {
+        digest: format!("sha256:{}", "d".repeat(64)),
+        reference: "r.io/chorale/demo@sha256:dd".to_owned(),
+        repository: "r.io/chorale/demo".to_owned(),
+        tags: vec!["latest".to_owned()],
+        lock_id: first.id.clone(),
+        charts: vec![],
+        uploaded_bytes: 42,
+    };
+    assert!(
+        store
+            .bundle(&outcome.repository, &outcome.digest)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store.put_bundle(&outcome, "demo").await.unwrap();
+    store.put_bundle(&outcome, "demo").await.unwrap();
+    assert_eq!(
+        store
+            .bundle(&outcome.repository, &outcome.digest)
+            .await
+            .unwrap(),
+        Some(outcome.clone())
+    );
+    let orphan = BundleOutcome {
+        lock_id: "sha256:unknown".to_owned(),
+        digest: format!("sha256:{}", "e".repeat(64)),
+        ..outcome
+    };
+    assert!(
+        store.put_bundle(&orphan, "demo").await.is_err(),
+        "a bundle needs its lock"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_keeps_builds_locks_and_bundles() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(Store::open_in(dir.path()).await.unwrap()).await;
+    // Reopening migrates nothing twice and keeps the data.
+    let store = Store::open_in(dir.path()).await.unwrap();
+    assert_eq!(store.builds(None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn postgres_keeps_builds_locks_and_bundles() {
+    let postgres = chorale_testkit::Postgres::start().expect("a throw-away PostgreSQL starts");
+    contract(Store::open(&postgres.url()).await.unwrap()).await;
+    let store = Store::open(&postgres.url()).await.unwrap();
+    assert_eq!(store.builds(None, 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_reported_without_its_password() {
+    let error = Store::open("postgres://chorale:s3cret@127.0.0.1:1/chorale")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("cannot open the state database"), "{error}");
+    assert!(!error.contains("s3cret"), "{error}");
+}

@@ -1,0 +1,487 @@
+//! Git remotes through libgit2: resolve a ref to a commit, read a folder at a commit, list the
+//! commits between two commits.
+//!
+//! Every remote is mirrored into a bare repository under the cache folder, so a second snapshot
+//! of the same remote only transfers what changed. `git://`, `file://`, plain paths and
+//! `http(s)://` are supported; HTTPS remotes authenticate with a token from the environment
+//! (`CHORALE_GIT_TOKEN_<HOST>` or `CHORALE_GIT_TOKEN`), sent as the password of the user
+//! `x-access-token` the way GitHub, GitLab and Gitea accept it.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use git2::{AutotagOption, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::errors::{GitError, env_host};
+
+/// One file of a folder read from a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeFile {
+    /// Path relative to the folder that was read, with `/` separators.
+    pub path: String,
+    /// Whether git records the file as executable.
+    pub executable: bool,
+    /// The file's bytes.
+    pub content: Vec<u8>,
+}
+
+/// A folder read from a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folder {
+    /// The commit time (seconds since the epoch): a stable timestamp for anything built from it.
+    pub commit_time: i64,
+    /// The files, sorted by path.
+    pub files: Vec<TreeFile>,
+}
+
+/// A commit as a person reads it in a change list.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommitSummary {
+    /// The full 40-hex commit id.
+    pub id: String,
+    /// The first line of the message.
+    pub subject: String,
+    /// The author's name.
+    pub author: String,
+    /// Seconds since the Unix epoch of the author date.
+    pub time: i64,
+}
+
+/// How many fetches run at once by default: git daemons and forges accept few connections at
+/// a time (`git daemon` queues 5 connections before dropping more, and a dropped connection
+/// costs a 1 s retry).
+pub const DEFAULT_FETCHES: usize = 4;
+
+/// Git access with a local mirror cache.
+#[derive(Debug, Clone)]
+pub struct GitRunner {
+    cache: PathBuf,
+    locks: Arc<Mutex<HashMap<String, Arc<Mutex<()>>>>>,
+    tokens: Arc<TokenSource>,
+    fetches: Arc<tokio::sync::Semaphore>,
+}
+
+/// Where HTTPS tokens come from: the process environment, read once.
+#[derive(Default)]
+struct TokenSource {
+    default: Option<SecretString>,
+    per_host: HashMap<String, SecretString>,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSource")
+            .field("default", &self.default.is_some())
+            .field("hosts", &self.per_host.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl TokenSource {
+    fn from_env() -> Self {
+        let mut source = Self::default();
+        for (key, value) in std::env::vars() {
+            if key == "CHORALE_GIT_TOKEN" {
+                source.default = Some(SecretString::from(value));
+            } else if let Some(host) = key.strip_prefix("CHORALE_GIT_TOKEN_") {
+                source
+                    .per_host
+                    .insert(host.to_owned(), SecretString::from(value));
+            }
+        }
+        source
+    }
+
+    /// The variable that holds the token for `url`'s host (`CHORALE_GIT_TOKEN_<HOST>`, or
+    /// the host-less `CHORALE_GIT_TOKEN`), and the token it holds.
+    fn for_url(&self, url: &str) -> (String, Option<&SecretString>) {
+        let host = url::Url::parse(url).ok().and_then(|u| {
+            u.host_str().map(|h| {
+                u.port()
+                    .map_or_else(|| h.to_owned(), |p| format!("{h}:{p}"))
+            })
+        });
+        let host = env_host(host.as_deref().unwrap_or_default());
+        let host_variable = format!("CHORALE_GIT_TOKEN_{host}");
+        match (self.per_host.get(&host), &self.default) {
+            (Some(token), _) => (host_variable, Some(token)),
+            (None, Some(token)) => ("CHORALE_GIT_TOKEN".to_owned(), Some(token)),
+            (None, None) => (host_variable, None),
+        }
+    }
+}
+
+impl GitRunner {
+    /// A runner whose mirrors live under `cache`, fetching at most `fetches` remotes at once;
+    /// tokens are read from the environment now.
+    pub fn new(cache: impl Into<PathBuf>, fetches: usize) -> Self {
+        Self {
+            cache: cache.into(),
+            locks: Arc::default(),
+            tokens: Arc::new(TokenSource::from_env()),
+            fetches: Arc::new(tokio::sync::Semaphore::new(fetches.max(1))),
+        }
+    }
+
+    /// Bring the mirror of `url` up to date with every branch and tag of the remote.
+    pub async fn fetch(&self, url: &str) -> Result<(), GitError> {
+        let _slot = self
+            .fetches
+            .acquire()
+            .await
+            .expect("the fetch semaphore is never closed");
+        let this = self.clone();
+        let url = url.to_owned();
+        run_blocking(move || {
+            let lock = this.lock_for(&url);
+            let _guard = lock.lock().expect("git lock poisoned");
+            let repo = this.open_mirror(&url)?;
+            this.fetch_into(&repo, &url)
+        })
+        .await
+    }
+
+    /// Resolve `reference` (a branch, a tag, a full ref name or a 40-hex commit id) to a commit
+    /// id in the mirror of `url` ([`fetch`](Self::fetch) it first).
+    pub async fn resolve(&self, url: &str, reference: &str) -> Result<String, GitError> {
+        let this = self.clone();
+        let (url, reference) = (url.to_owned(), reference.to_owned());
+        run_blocking(move || this.resolve_blocking(&url, &reference)).await
+    }
+
+    /// Read every file below `path` at `commit` of the mirror of `url` (resolve it first).
+    pub async fn read_folder(
+        &self,
+        url: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Folder, GitError> {
+        let this = self.clone();
+        let (url, commit, path) = (url.to_owned(), commit.to_owned(), path.to_owned());
+        run_blocking(move || this.read_folder_blocking(&url, &commit, &path)).await
+    }
+
+    /// The commits reachable from `to` but not from `from`, newest first (at most `limit`).
+    pub async fn log(
+        &self,
+        url: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<CommitSummary>, GitError> {
+        let this = self.clone();
+        let (url, from, to) = (url.to_owned(), from.to_owned(), to.to_owned());
+        run_blocking(move || this.log_blocking(&url, &from, &to, limit)).await
+    }
+
+    fn mirror_path(&self, url: &str) -> PathBuf {
+        let digest = Sha256::digest(url.as_bytes());
+        self.cache
+            .join(format!("{}.git", hex::encode(&digest[..12])))
+    }
+
+    fn lock_for(&self, url: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().expect("git lock table poisoned");
+        locks.entry(url.to_owned()).or_default().clone()
+    }
+
+    fn open_mirror(&self, url: &str) -> Result<Repository, GitError> {
+        let path = self.mirror_path(url);
+        if path.exists() {
+            Repository::open_bare(&path)
+        } else {
+            std::fs::create_dir_all(&self.cache).map_err(|e| GitError::Cache {
+                path: self.cache.clone(),
+                message: e.to_string(),
+            })?;
+            Repository::init_bare(&path)
+        }
+        .map_err(|e| GitError::Cache {
+            path,
+            message: e.message().to_owned(),
+        })
+    }
+
+    fn fetch_into(&self, repo: &Repository, url: &str) -> Result<(), GitError> {
+        let (variable, token) = self.tokens.for_url(url);
+        // libgit2 asks again each time the server refuses what it was given: a second question
+        // means the token was rejected, a first one without a token that one is missing.
+        let (asked, refused) = (Cell::new(false), Cell::new(false));
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|_url, _user, allowed| {
+            if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                return Err(git2::Error::from_str(
+                    "the remote asks for a credential type other than a token",
+                ));
+            }
+            match token {
+                Some(token) if !asked.replace(true) => {
+                    git2::Cred::userpass_plaintext("x-access-token", token.expose_secret())
+                }
+                _ => {
+                    refused.set(true);
+                    Err(git2::Error::from_str("the remote refused access"))
+                }
+            }
+        });
+        let mut options = FetchOptions::new();
+        options
+            .remote_callbacks(callbacks)
+            .download_tags(AutotagOption::None)
+            .prune(git2::FetchPrune::On);
+        let mut remote = repo
+            .remote_anonymous(url)
+            .map_err(|e| GitError::Unreachable {
+                url: url.to_owned(),
+                message: e.message().to_owned(),
+            })?;
+        remote
+            .fetch(
+                &[
+                    "+refs/heads/*:refs/remotes/origin/*",
+                    "+refs/tags/*:refs/tags/*",
+                ],
+                Some(&mut options),
+                None,
+            )
+            .map_err(|e| {
+                if refused.get() {
+                    GitError::Unauthorized {
+                        url: url.to_owned(),
+                        rejected: token.is_some(),
+                        variable,
+                    }
+                } else {
+                    GitError::Unreachable {
+                        url: url.to_owned(),
+                        message: e.message().to_owned(),
+                    }
+                }
+            })
+    }
+
+    fn resolve_blocking(&self, url: &str, reference: &str) -> Result<String, GitError> {
+        let repo = self.open_mirror(url)?;
+        let is_commit_id =
+            reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_commit_id {
+            return find_commit(&repo, url, reference).map(|c| c.id().to_string());
+        }
+        let candidates = [
+            format!("refs/remotes/origin/{reference}"),
+            format!("refs/tags/{reference}"),
+            reference.replacen("refs/heads/", "refs/remotes/origin/", 1),
+        ];
+        for name in &candidates {
+            if let Ok(r) = repo.find_reference(name)
+                && let Ok(commit) = r.peel_to_commit()
+            {
+                return Ok(commit.id().to_string());
+            }
+        }
+        Err(GitError::RefNotFound {
+            url: url.to_owned(),
+            reference: reference.to_owned(),
+            available: available_refs(&repo),
+        })
+    }
+
+    fn read_folder_blocking(
+        &self,
+        url: &str,
+        commit: &str,
+        path: &str,
+    ) -> Result<Folder, GitError> {
+        let repo = self.open_mirror(url)?;
+        let commit_obj = find_commit(&repo, url, commit)?;
+        let root = commit_obj.tree().map_err(|e| repo_error(url, &e))?;
+        let not_found = || GitError::PathNotFound {
+            url: url.to_owned(),
+            commit: commit.to_owned(),
+            path: path.to_owned(),
+        };
+        let trimmed = path.trim_matches('/');
+        let tree = if trimmed.is_empty() || trimmed == "." {
+            root
+        } else {
+            let entry = root.get_path(Path::new(trimmed)).map_err(|_| not_found())?;
+            if entry.kind() != Some(ObjectType::Tree) {
+                return Err(not_found());
+            }
+            repo.find_tree(entry.id())
+                .map_err(|e| repo_error(url, &e))?
+        };
+        let mut files = Vec::new();
+        let mut failure = None;
+        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+            let name = String::from_utf8_lossy(entry.name_bytes());
+            let rel = format!("{dir}{name}");
+            let mode = entry.filemode();
+            match entry.kind() {
+                Some(ObjectType::Tree) => git2::TreeWalkResult::Ok,
+                Some(ObjectType::Blob) if mode != 0o120_000 => {
+                    match repo.find_blob(entry.id()) {
+                        Ok(blob) => files.push(TreeFile {
+                            path: rel,
+                            executable: mode == 0o100_755,
+                            content: blob.content().to_vec(),
+                        }),
+                        Err(e) => failure = Some(repo_error(url, &e)),
+                    }
+                    git2::TreeWalkResult::Ok
+                }
+                _ => {
+                    failure = Some(GitError::UnsupportedEntry {
+                        url: url.to_owned(),
+                        commit: commit.to_owned(),
+                        path: format!("{trimmed}/{rel}"),
+                        what: if mode == 0o120_000 {
+                            "symbolic link"
+                        } else {
+                            "submodule"
+                        },
+                    });
+                    git2::TreeWalkResult::Abort
+                }
+            }
+        })
+        .or_else(|e| {
+            if failure.is_some() {
+                Ok(())
+            } else {
+                Err(repo_error(url, &e))
+            }
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Folder {
+            commit_time: commit_obj.time().seconds(),
+            files,
+        })
+    }
+
+    fn log_blocking(
+        &self,
+        url: &str,
+        from: &str,
+        to: &str,
+        limit: usize,
+    ) -> Result<Vec<CommitSummary>, GitError> {
+        let repo = self.open_mirror(url)?;
+        let to = find_commit(&repo, url, to)?.id();
+        let from = find_commit(&repo, url, from)?.id();
+        let mut walk = repo.revwalk().map_err(|e| repo_error(url, &e))?;
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::TIME)
+            .and_then(|()| walk.push(to))
+            .and_then(|()| walk.hide(from))
+            .map_err(|e| repo_error(url, &e))?;
+        walk.take(limit)
+            .map(|oid| {
+                let commit = oid
+                    .and_then(|oid| repo.find_commit(oid))
+                    .map_err(|e| repo_error(url, &e))?;
+                Ok(CommitSummary {
+                    id: commit.id().to_string(),
+                    subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                        .into_owned(),
+                    author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+                    time: commit.author().when().seconds(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn find_commit<'r>(
+    repo: &'r Repository,
+    url: &str,
+    commit: &str,
+) -> Result<git2::Commit<'r>, GitError> {
+    Oid::from_str(commit)
+        .and_then(|oid| repo.find_commit(oid))
+        .map_err(|_| GitError::RefNotFound {
+            url: url.to_owned(),
+            reference: commit.to_owned(),
+            available: available_refs(repo),
+        })
+}
+
+fn available_refs(repo: &Repository) -> Vec<String> {
+    let mut names: Vec<String> = repo
+        .references()
+        .map(|refs| {
+            refs.filter_map(Result::ok)
+                .filter_map(|r| r.name().ok().map(str::to_owned))
+                .filter_map(|n| {
+                    n.strip_prefix("refs/remotes/origin/")
+                        .or_else(|| n.strip_prefix("refs/tags/"))
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.truncate(20);
+    names
+}
+
+fn repo_error(url: &str, error: &git2::Error) -> GitError {
+    GitError::Repository {
+        url: url.to_owned(),
+        message: error.message().to_owned(),
+    }
+}
+
+async fn run_blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, GitError> + Send + 'static,
+) -> Result<T, GitError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .expect("git task panicked")
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::{ExposeSecret, SecretString};
+
+    use super::TokenSource;
+
+    fn exposed(found: (String, Option<&SecretString>)) -> (String, Option<String>) {
+        (found.0, found.1.map(|t| t.expose_secret().to_owned()))
+    }
+
+    #[test]
+    fn a_host_token_wins_over_the_default_and_names_its_variable() {
+        let mut tokens = TokenSource::default();
+        assert_eq!(
+            exposed(tokens.for_url("https://git.example.com:8443/a.git")),
+            ("CHORALE_GIT_TOKEN_GIT_EXAMPLE_COM_8443".to_owned(), None)
+        );
+        tokens.default = Some(SecretString::from("default"));
+        assert_eq!(
+            exposed(tokens.for_url("https://git.example.com:8443/a.git")),
+            ("CHORALE_GIT_TOKEN".to_owned(), Some("default".to_owned()))
+        );
+        tokens.per_host.insert(
+            "GIT_EXAMPLE_COM_8443".to_owned(),
+            SecretString::from("host"),
+        );
+        assert_eq!(
+            exposed(tokens.for_url("https://git.example.com:8443/a.git")),
+            (
+                "CHORALE_GIT_TOKEN_GIT_EXAMPLE_COM_8443".to_owned(),
+                Some("host".to_owned())
+            )
+        );
+        assert_eq!(
+            exposed(tokens.for_url("https://other.example.com/a.git")).1,
+            Some("default".to_owned())
+        );
+    }
+}

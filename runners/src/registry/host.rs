@@ -1,0 +1,146 @@
+//! One registry host: its `oci-client` clients, credentials, and the shortcuts an open registry
+//! allows.
+//!
+//! `oci-client` caches tokens, not the absence of a challenge: once credentials are stored for
+//! a registry without authentication, it asks `/v2/` for a challenge before every request,
+//! which doubles the requests of a snapshot or a bundle. For an *open* registry — no
+//! credentials configured, and `/v2/` answers an anonymous client with 200, checked once —
+//! Chorale therefore (1) reads manifest digests with one `HEAD` each, and (2) writes through a
+//! second client that never has credentials stored, so its requests go out as they are.
+//! Anything unexpected on the digest shortcut (an error status, no digest header, a mismatch)
+//! returns `None`, and the caller takes the full `oci-client` path, which reports errors
+//! properly.
+
+use std::time::Duration;
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use tokio::sync::OnceCell;
+
+use super::MANIFEST_MEDIA_TYPES;
+
+/// Clients and credentials for one registry host.
+pub(super) struct HostClient {
+    /// The authenticated client (tokens, basic auth, challenges).
+    pub(super) client: Client,
+    /// The credentials `client` uses.
+    pub(super) auth: RegistryAuth,
+    registry: String,
+    /// For hosts without credentials: a client that never has credentials stored.
+    direct: Option<Client>,
+    http: reqwest::Client,
+    base: String,
+    open: OnceCell<bool>,
+}
+
+impl std::fmt::Debug for HostClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostClient")
+            .field("registry", &self.registry)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostClient {
+    /// Clients for `registry` over plain HTTP or HTTPS with `auth`.
+    pub(super) fn new(
+        registry: &str,
+        plain_http: bool,
+        auth: RegistryAuth,
+        timeout: Duration,
+    ) -> Self {
+        let config = || ClientConfig {
+            protocol: if plain_http {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            use_monolithic_push: true,
+            read_timeout: Some(timeout),
+            connect_timeout: Some(timeout),
+            ..ClientConfig::default()
+        };
+        let direct = matches!(auth, RegistryAuth::Anonymous).then(|| Client::new(config()));
+        Self {
+            client: Client::new(config()),
+            auth,
+            registry: registry.to_owned(),
+            direct,
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .build()
+                .unwrap_or_default(),
+            base: format!("{}://{registry}", if plain_http { "http" } else { "https" }),
+            open: OnceCell::new(),
+        }
+    }
+
+    /// Whether the registry needs no credentials at all (no credentials configured and `/v2/`
+    /// answers 200); asked once.
+    async fn is_open(&self) -> bool {
+        if self.direct.is_none() {
+            return false;
+        }
+        *self
+            .open
+            .get_or_init(|| async {
+                self.http
+                    .get(format!("{}/v2/", self.base))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == reqwest::StatusCode::OK)
+            })
+            .await
+    }
+
+    /// The client for blob and manifest requests: for an open registry one that sends no
+    /// challenge request first; otherwise the authenticated one, credentials stored.
+    pub(super) async fn requests(&self) -> &Client {
+        if self.is_open().await
+            && let Some(direct) = &self.direct
+        {
+            return direct;
+        }
+        self.client
+            .store_auth_if_needed(&self.registry, &self.auth)
+            .await;
+        &self.client
+    }
+
+    /// The digest of the manifest `reference` names in one request, for an open registry:
+    /// `Some(Ok(digest))`, `Some(Err(()))` when the registry says it has no such manifest, or
+    /// `None` to use the full client.
+    pub(super) async fn head_digest(&self, reference: &Reference) -> Option<Result<String, ()>> {
+        if !self.is_open().await {
+            return None;
+        }
+        let target = reference.digest().or(reference.tag())?;
+        let response = self
+            .http
+            .head(format!(
+                "{}/v2/{}/manifests/{target}",
+                self.base,
+                reference.repository()
+            ))
+            .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
+            .send()
+            .await
+            .ok()?;
+        match response.status() {
+            reqwest::StatusCode::OK => {}
+            reqwest::StatusCode::NOT_FOUND => return Some(Err(())),
+            _ => return None,
+        }
+        let digest = response
+            .headers()
+            .get("docker-content-digest")?
+            .to_str()
+            .ok()?
+            .to_owned();
+        let consistent = reference.digest().is_none_or(|asked| asked == digest);
+        (digest.starts_with("sha256:") && consistent).then_some(Ok(digest))
+    }
+}

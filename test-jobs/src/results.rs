@@ -1,0 +1,219 @@
+//! The results protocol: how an in-cluster test's JUnit files get from its containers to the
+//! pipeline, on a real cluster and on the stand-in alike, without `exec`.
+//!
+//! 1. Every test Job mounts a volume backed by a PersistentVolumeClaim ([`claim`]) at
+//!    [`RESULTS_PATH`] in all its containers; a container that writes JUnit XML files there
+//!    (any `*.xml`, in any subfolder) contributes their test cases.
+//! 2. After the Job finished, the pipeline creates the collector Pod ([`collector`]): the probe
+//!    image running `chorale-probe collect /chorale/results` on the same claim, read-only. It
+//!    prints every file between marker lines and exits.
+//! 3. The pipeline reads the collector's log and calls [`parse_collector_log`].
+//! 4. [`junit_documents`] turns the Job's status and those files into the test's JUnit
+//!    documents: every file it could read; a failed case for every file it could not; and the
+//!    Job's exit status as one more case ([`exit_status_junit`]) when the Job failed or left no
+//!    file. So a Job without JUnit is one test case from its exit status, and a Job that failed
+//!    always has a failing case, even when its container crashed after writing passing cases.
+
+use std::time::Duration;
+
+use chorale_probe::junit::{Failure, TestCase, TestSuite};
+use serde_json::{Value, json};
+
+pub use chorale_probe::results::ResultFile;
+
+use crate::context::BuildContext;
+use crate::errors::Error;
+use crate::planned::PlannedTest;
+
+/// Where the results volume is mounted in every container of a test Job.
+pub const RESULTS_PATH: &str = "/chorale/results";
+/// The name of the results volume in a test Job's pod.
+pub const RESULTS_VOLUME: &str = "chorale-results";
+/// The label carrying the build id, on every test object and the Job's pods.
+pub const BUILD_LABEL: &str = "dev.chorale/build";
+/// The label carrying the test's name, on every test object and the Job's pods.
+pub const TEST_JOB_LABEL: &str = "dev.chorale/test-job";
+/// The label that tells the collector Pod (`collector`) from the Job's pods.
+pub const ROLE_LABEL: &str = "dev.chorale/role";
+/// The user and group the probe image runs as (`nobody`), also the pods' `fsGroup`, so the
+/// results volume is writable by the probe on clusters that apply fsGroup ownership.
+pub const PROBE_USER: u32 = 65534;
+/// How long the collector Pod may run.
+pub const COLLECTOR_DEADLINE_SECONDS: u32 = 120;
+
+/// The results volume's PersistentVolumeClaim.
+pub(crate) fn claim(test: &PlannedTest, context: &BuildContext) -> Value {
+    let mut spec = json!({
+        "accessModes": ["ReadWriteOnce"],
+        "resources": { "requests": { "storage": context.storage.size } },
+    });
+    if let Some(class) = &context.storage.storage_class {
+        spec["storageClassName"] = json!(class);
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": test.claim_name(),
+            "namespace": context.namespace,
+            "labels": {
+                BUILD_LABEL: context.build,
+                TEST_JOB_LABEL: test.name,
+            },
+        },
+        "spec": spec,
+    })
+}
+
+/// The collector Pod: the probe prints the claim's JUnit files into its log.
+pub(crate) fn collector(test: &PlannedTest, context: &BuildContext) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": test.collector_name(),
+            "namespace": context.namespace,
+            "labels": {
+                BUILD_LABEL: context.build,
+                TEST_JOB_LABEL: test.name,
+                ROLE_LABEL: "collector",
+            },
+        },
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": COLLECTOR_DEADLINE_SECONDS,
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": PROBE_USER,
+                "runAsGroup": PROBE_USER,
+                "fsGroup": PROBE_USER,
+                "fsGroupChangePolicy": "OnRootMismatch",
+            },
+            "containers": [{
+                "name": "collect",
+                "image": context.probe.reference(),
+                "args": ["collect", RESULTS_PATH],
+                "volumeMounts": [{
+                    "name": RESULTS_VOLUME,
+                    "mountPath": RESULTS_PATH,
+                    "readOnly": true,
+                }],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": { "drop": ["ALL"] },
+                },
+                "resources": {
+                    "requests": { "cpu": "10m", "memory": "16Mi" },
+                    "limits": { "cpu": "100m", "memory": "64Mi" },
+                },
+            }],
+            "volumes": [{
+                "name": RESULTS_VOLUME,
+                "persistentVolumeClaim": { "claimName": test.claim_name(), "readOnly": true },
+            }],
+        },
+    })
+}
+
+/// Reads the JUnit files out of a collector Pod's log, in path order. A file the collector
+/// could not read comes back with `content: Err(reason)`. Fails when the log is truncated or
+/// damaged.
+pub fn parse_collector_log(log: &str) -> Result<Vec<ResultFile>, Error> {
+    chorale_probe::results::parse_log(log).map_err(|error| Error::CollectorLog(error.to_string()))
+}
+
+/// How a test Job ended, as its `Complete` or `Failed` condition says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStatus {
+    /// The test's name (the suite's name).
+    pub test: String,
+    /// The Job's name (the case's name).
+    pub job: String,
+    /// `None` when the Job completed; else its `Failed` condition's reason and message,
+    /// e.g. `BackoffLimitExceeded`, `DeadlineExceeded`.
+    pub failure: Option<JobFailure>,
+    /// From the Job's start to its end.
+    pub time: Duration,
+    /// The last pod's log (or an excerpt), kept as the case's `system-out`.
+    pub log: String,
+}
+
+/// Why a Job failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    /// The condition's reason, e.g. `BackoffLimitExceeded`.
+    pub reason: String,
+    /// The condition's message, e.g. `Job has reached the specified backoff limit`.
+    pub message: String,
+}
+
+/// A JUnit document a test contributes: the file name it came from (or `exit-status.xml`) and
+/// its XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JunitDocument {
+    /// The results file's name relative to the results volume, or `exit-status.xml`.
+    pub name: String,
+    /// The JUnit XML.
+    pub xml: String,
+}
+
+/// The name of the document [`junit_documents`] adds for the Job's exit status.
+pub const EXIT_STATUS_DOCUMENT: &str = "exit-status.xml";
+
+/// The JUnit documents of a finished in-cluster test, from the Job's status and the files the
+/// collector found (see the module documentation for the rules).
+pub fn junit_documents(status: &JobStatus, files: &[ResultFile]) -> Vec<JunitDocument> {
+    let mut documents: Vec<JunitDocument> = files
+        .iter()
+        .map(|file| JunitDocument {
+            name: file.name.clone(),
+            xml: match &file.content {
+                Ok(xml) => xml.clone(),
+                Err(reason) => TestSuite {
+                    name: status.test.clone(),
+                    cases: vec![TestCase {
+                        name: format!("results file {}", file.name),
+                        time: Duration::ZERO,
+                        failure: Some(Failure {
+                            message: format!(
+                                "the results file {} could not be collected",
+                                file.name
+                            ),
+                            details: reason.clone(),
+                        }),
+                        output: String::new(),
+                    }],
+                }
+                .to_xml(),
+            },
+        })
+        .collect();
+    if status.failure.is_some() || files.iter().all(|file| file.content.is_err()) {
+        documents.push(JunitDocument {
+            name: EXIT_STATUS_DOCUMENT.to_owned(),
+            xml: exit_status_junit(status),
+        });
+    }
+    documents
+}
+
+/// The JUnit document of a Job judged by its exit status: one suite named after the test with
+/// one case named after the Job, failed when the Job failed.
+pub fn exit_status_junit(status: &JobStatus) -> String {
+    let failure = status.failure.as_ref().map(|failure| Failure {
+        message: format!("the Job failed: {}", failure.reason),
+        details: failure.message.clone(),
+    });
+    TestSuite {
+        name: status.test.clone(),
+        cases: vec![TestCase {
+            name: format!("Job {}", status.job),
+            time: status.time,
+            failure,
+            output: status.log.clone(),
+        }],
+    }
+    .to_xml()
+}
