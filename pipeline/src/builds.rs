@@ -1,5 +1,6 @@
 //! The Build resource: one run of the pipeline for a product, with its stages.
 
+use chorale_test_jobs::Gate;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -114,6 +115,94 @@ pub struct Build {
     pub error: Option<String>,
     /// Its stages in order.
     pub stages: Vec<Stage>,
+    /// The process running it while it runs (to tell a live build from an interrupted one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    /// The version it would publish, e.g. `1.0.20261123`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_version: Option<String>,
+    /// The name of its test cluster, once provisioned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Every component's deploy, in wave order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentDeploy>,
+    /// Every test of the plan, in plan order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<TestRun>,
+}
+
+/// The process that runs a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Owner {
+    /// Its host name.
+    pub host: String,
+    /// Its process id.
+    pub pid: u32,
+}
+
+/// One component's deploy in a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentDeploy {
+    /// The component (and its helm release).
+    pub component: String,
+    /// Its wave, from 0: every component of a wave depends only on earlier waves.
+    pub wave: u32,
+    /// `pending`, `running`, `succeeded`, `failed`, or `skipped` when a dependency failed.
+    pub status: Status,
+    /// When helm started.
+    pub started_at: Option<Timestamp>,
+    /// When helm ended.
+    pub finished_at: Option<Timestamp>,
+    /// Why it failed or was skipped.
+    pub message: Option<String>,
+    /// Helm's output, relative to the build's folder.
+    pub log: Option<String>,
+}
+
+/// One test of a build's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestRun {
+    /// The test's name in the plan.
+    pub name: String,
+    /// The catalogue entry it uses.
+    pub uses: String,
+    /// Whether its failure fails the build.
+    pub gate: Gate,
+    /// How it ended; `succeeded` after a retry means flaky.
+    pub status: Status,
+    /// Runs made (1 + retries used).
+    pub attempts: u32,
+    /// When its first attempt started.
+    pub started_at: Option<Timestamp>,
+    /// When its last attempt ended.
+    pub finished_at: Option<Timestamp>,
+    /// Why it failed, in one line.
+    pub message: Option<String>,
+    /// Its JUnit documents and logs.
+    pub artefacts: TestArtefacts,
+}
+
+impl TestRun {
+    /// Passed, but only on a retry.
+    pub fn is_flaky(&self) -> bool {
+        self.status == Status::Succeeded && self.attempts > 1
+    }
+}
+
+/// Files a test left, relative to the build's folder (`STATE/builds/ID/`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TestArtefacts {
+    /// JUnit XML documents of the last attempt.
+    #[serde(default)]
+    pub junit: Vec<String>,
+    /// Pod logs of every attempt.
+    #[serde(default)]
+    pub logs: Vec<String>,
 }
 
 impl Build {
@@ -140,6 +229,11 @@ impl Build {
                     message: None,
                 })
                 .collect(),
+            owner: None,
+            candidate_version: None,
+            cluster: None,
+            components: Vec::new(),
+            tests: Vec::new(),
         }
     }
 

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
-use crate::builds::{Build, BundleRef, Stage, Status};
+use crate::builds::{Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestRun};
 use crate::bundle::BundleOutcome;
 use crate::errors::StoreError;
 use crate::lock::Lock;
@@ -22,7 +22,8 @@ macro_rules! select_builds {
     ($rest:literal) => {
         concat!(
             "SELECT id, product, status, trigger_source, created_at, finished_at, lock_id, ",
-            "bundle_repository, bundle_digest, error FROM builds ",
+            "bundle_repository, bundle_digest, error, owner_host, owner_pid, candidate_version, ",
+            "cluster_name FROM builds ",
             $rest
         )
     };
@@ -213,12 +214,16 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO builds (id, product, status, trigger_source, created_at, finished_at,
-                                 lock_id, bundle_repository, bundle_digest, error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 lock_id, bundle_repository, bundle_digest, error, owner_host,
+                                 owner_pid, candidate_version, cluster_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                  finished_at = excluded.finished_at, lock_id = excluded.lock_id,
                  bundle_repository = excluded.bundle_repository,
-                 bundle_digest = excluded.bundle_digest, error = excluded.error",
+                 bundle_digest = excluded.bundle_digest, error = excluded.error,
+                 owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
+                 candidate_version = excluded.candidate_version,
+                 cluster_name = excluded.cluster_name",
         )
         .bind(&build.id)
         .bind(&build.product)
@@ -230,6 +235,10 @@ impl Store {
         .bind(build.bundle.as_ref().map(|b| b.repository.as_str()))
         .bind(build.bundle.as_ref().map(|b| b.digest.as_str()))
         .bind(build.error.as_deref())
+        .bind(build.owner.as_ref().map(|o| o.host.as_str()))
+        .bind(build.owner.as_ref().map(|o| i64::from(o.pid)))
+        .bind(build.candidate_version.as_deref())
+        .bind(build.cluster.as_deref())
         .execute(&mut *tx)
         .await?;
         for (position, stage) in build.stages.iter().enumerate() {
@@ -251,6 +260,51 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        for deploy in &build.components {
+            sqlx::query(
+                "INSERT INTO build_components (build_id, component, wave, status, started_at,
+                                               finished_at, message, log_path)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (build_id, component) DO UPDATE SET status = excluded.status,
+                     wave = excluded.wave, started_at = excluded.started_at,
+                     finished_at = excluded.finished_at, message = excluded.message,
+                     log_path = excluded.log_path",
+            )
+            .bind(&build.id)
+            .bind(&deploy.component)
+            .bind(i64::from(deploy.wave))
+            .bind(deploy.status.as_str())
+            .bind(deploy.started_at.map(millis))
+            .bind(deploy.finished_at.map(millis))
+            .bind(deploy.message.as_deref())
+            .bind(deploy.log.as_deref())
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (position, test) in build.tests.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO build_tests (build_id, position, name, uses, gate, status, attempts,
+                                          started_at, finished_at, message, artefacts)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
+                     attempts = excluded.attempts, started_at = excluded.started_at,
+                     finished_at = excluded.finished_at, message = excluded.message,
+                     artefacts = excluded.artefacts",
+            )
+            .bind(&build.id)
+            .bind(position as i64)
+            .bind(&test.name)
+            .bind(&test.uses)
+            .bind(gate_name(test.gate))
+            .bind(test.status.as_str())
+            .bind(i64::from(test.attempts))
+            .bind(test.started_at.map(millis))
+            .bind(test.finished_at.map(millis))
+            .bind(test.message.as_deref())
+            .bind(serde_json::to_string(&test.artefacts).expect("artefacts serialise"))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -263,7 +317,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         match rows.as_slice() {
-            [row] => Ok(Some(self.with_stages(build_from_row(row)?).await?)),
+            [row] => Ok(Some(self.with_details(build_from_row(row)?).await?)),
             _ => Ok(None),
         }
     }
@@ -293,12 +347,13 @@ impl Store {
         };
         let mut builds = Vec::with_capacity(rows.len());
         for row in &rows {
-            builds.push(self.with_stages(build_from_row(row)?).await?);
+            builds.push(self.with_details(build_from_row(row)?).await?);
         }
         Ok(builds)
     }
 
-    async fn with_stages(&self, mut build: Build) -> Result<Build, StoreError> {
+    /// Fill in a build's stages, component deploys and tests.
+    async fn with_details(&self, mut build: Build) -> Result<Build, StoreError> {
         let rows = sqlx::query(
             "SELECT name, status, started_at, finished_at, message FROM build_stages
              WHERE build_id = $1 ORDER BY position",
@@ -312,19 +367,82 @@ impl Store {
                 Ok(Stage {
                     name: row.try_get("name")?,
                     status: status(&row.try_get::<String, _>("status")?)?,
-                    started_at: row
-                        .try_get::<Option<i64>, _>("started_at")?
-                        .map(from_millis)
-                        .transpose()?,
-                    finished_at: row
-                        .try_get::<Option<i64>, _>("finished_at")?
-                        .map(from_millis)
-                        .transpose()?,
+                    started_at: optional_time(row, "started_at")?,
+                    finished_at: optional_time(row, "finished_at")?,
                     message: row.try_get("message")?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
+        let rows = sqlx::query(
+            "SELECT component, wave, status, started_at, finished_at, message, log_path
+             FROM build_components WHERE build_id = $1 ORDER BY wave, component",
+        )
+        .bind(&build.id)
+        .fetch_all(&self.pool)
+        .await?;
+        build.components = rows
+            .iter()
+            .map(|row| {
+                Ok(ComponentDeploy {
+                    component: row.try_get("component")?,
+                    wave: u32::try_from(row.try_get::<i64, _>("wave")?).unwrap_or(u32::MAX),
+                    status: status(&row.try_get::<String, _>("status")?)?,
+                    started_at: optional_time(row, "started_at")?,
+                    finished_at: optional_time(row, "finished_at")?,
+                    message: row.try_get("message")?,
+                    log: row.try_get("log_path")?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let rows = sqlx::query(
+            "SELECT name, uses, gate, status, attempts, started_at, finished_at, message,
+                    artefacts
+             FROM build_tests WHERE build_id = $1 ORDER BY position",
+        )
+        .bind(&build.id)
+        .fetch_all(&self.pool)
+        .await?;
+        build.tests = rows
+            .iter()
+            .map(|row| {
+                let gate: String = row.try_get("gate")?;
+                let artefacts: String = row.try_get("artefacts")?;
+                Ok(TestRun {
+                    name: row.try_get("name")?,
+                    uses: row.try_get("uses")?,
+                    gate: serde_json::from_value(serde_json::Value::String(gate))
+                        .map_err(|e| corrupt("test gate", &e))?,
+                    status: status(&row.try_get::<String, _>("status")?)?,
+                    attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
+                    started_at: optional_time(row, "started_at")?,
+                    finished_at: optional_time(row, "finished_at")?,
+                    message: row.try_get("message")?,
+                    artefacts: serde_json::from_str(&artefacts)
+                        .map_err(|e| corrupt("test artefacts", &e))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         Ok(build)
+    }
+}
+
+fn corrupt(what: &str, error: &dyn std::fmt::Display) -> StoreError {
+    StoreError::Corrupt {
+        what: what.to_owned(),
+        message: error.to_string(),
+    }
+}
+
+fn optional_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    row.try_get::<Option<i64>, _>(column)?
+        .map(from_millis)
+        .transpose()
+}
+
+fn gate_name(gate: chorale_test_jobs::Gate) -> &'static str {
+    match gate {
+        chorale_test_jobs::Gate::Blocking => "blocking",
+        chorale_test_jobs::Gate::Informing => "informing",
     }
 }
 
@@ -354,5 +472,16 @@ fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
             .map(|(repository, digest)| BundleRef { repository, digest }),
         error: row.try_get("error")?,
         stages: Vec::new(),
+        owner: row
+            .try_get::<Option<String>, _>("owner_host")?
+            .zip(row.try_get::<Option<i64>, _>("owner_pid")?)
+            .map(|(host, pid)| Owner {
+                host,
+                pid: u32::try_from(pid).unwrap_or(0),
+            }),
+        candidate_version: row.try_get("candidate_version")?,
+        cluster: row.try_get("cluster_name")?,
+        components: Vec::new(),
+        tests: Vec::new(),
     })
 }

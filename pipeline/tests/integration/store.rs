@@ -1,10 +1,11 @@
 //! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
 
-use chorale::builds::{Build, BundleRef, Status};
+use chorale::builds::{Build, BundleRef, ComponentDeploy, Owner, Status, TestArtefacts, TestRun};
 use chorale::bundle::BundleOutcome;
 use chorale::lock::{Lock, LockedChart, LockedComponent};
 use chorale::manifest::VersionLine;
 use chorale::store::Store;
+use chorale_test_jobs::Gate;
 
 fn lock(product: &str, version: &str) -> Lock {
     Lock::new(
@@ -71,6 +72,47 @@ async fn contract(store: Store) {
         digest: format!("sha256:{}", "d".repeat(64)),
     });
     build.end_stage("bundle", Status::Succeeded, None);
+    build.owner = Some(Owner {
+        host: "ci-1".to_owned(),
+        pid: 4242,
+    });
+    build.candidate_version = Some("1.0.20261123".to_owned());
+    build.cluster = Some("chorale-abc".to_owned());
+    build.components = vec![
+        ComponentDeploy {
+            component: "db".to_owned(),
+            wave: 0,
+            status: Status::Failed,
+            started_at: Some(jiff::Timestamp::now()),
+            finished_at: Some(jiff::Timestamp::now()),
+            message: Some("helm: timed out".to_owned()),
+            log: Some("deploy/db.log".to_owned()),
+        },
+        ComponentDeploy {
+            component: "api".to_owned(),
+            wave: 1,
+            status: Status::Skipped,
+            started_at: None,
+            finished_at: None,
+            message: Some("db failed".to_owned()),
+            log: None,
+        },
+    ];
+    build.tests = vec![TestRun {
+        name: "smoke".to_owned(),
+        uses: "http-probe".to_owned(),
+        gate: Gate::Informing,
+        status: Status::Succeeded,
+        attempts: 2,
+        started_at: Some(jiff::Timestamp::now()),
+        finished_at: Some(jiff::Timestamp::now()),
+        message: None,
+        artefacts: TestArtefacts {
+            junit: vec!["tests/smoke/junit.xml".to_owned()],
+            logs: vec!["tests/smoke/attempt-1/pod.log".to_owned()],
+        },
+    }];
+    assert!(build.tests[0].is_flaky());
     build.finish(Status::Succeeded, None);
     store.save_build(&build).await.unwrap();
     let stored = store.build(&build.id).await.unwrap().unwrap();
@@ -81,6 +123,14 @@ async fn contract(store: Store) {
     for stage in &mut expected.stages {
         stage.started_at = stage.started_at.map(round);
         stage.finished_at = stage.finished_at.map(round);
+    }
+    for deploy in &mut expected.components {
+        deploy.started_at = deploy.started_at.map(round);
+        deploy.finished_at = deploy.finished_at.map(round);
+    }
+    for test in &mut expected.tests {
+        test.started_at = test.started_at.map(round);
+        test.finished_at = test.finished_at.map(round);
     }
     assert_eq!(stored, expected);
     assert!(
