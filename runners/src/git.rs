@@ -43,6 +43,8 @@ pub struct Folder {
 pub struct CommitSummary {
     /// The full 40-hex commit id.
     pub id: String,
+    /// The shortest unambiguous abbreviation of the id in the mirror (at least 7 hex).
+    pub short_id: String,
     /// The first line of the message.
     pub subject: String,
     /// The author's name.
@@ -386,8 +388,13 @@ impl GitRunner {
                 let commit = oid
                     .and_then(|oid| repo.find_commit(oid))
                     .map_err(|e| repo_error(url, &e))?;
+                let short_id = commit
+                    .as_object()
+                    .short_id()
+                    .map_err(|e| repo_error(url, &e))?;
                 Ok(CommitSummary {
                     id: commit.id().to_string(),
+                    short_id: String::from_utf8_lossy(&short_id).into_owned(),
                     subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
                         .into_owned(),
                     author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),

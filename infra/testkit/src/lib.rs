@@ -9,8 +9,11 @@
 //!   with buildah and pushed to a [`Registry`].
 //! - [`helm`]: the pinned helm 3.10.1.
 //! - [`DemoProduct`]: the demo product of `product-manifests/demo`, published to fixtures.
+//! - [`webhook::Receiver`]: a chat-platform webhook receiver that checks signatures and
+//!   payloads as each platform documents them, and answers as a test scripts it.
 //!
-//! The API is synchronous, so it works from plain and from tokio tests. Every fixture fails
+//! The API is synchronous, so it works from plain and from tokio tests; the exception is
+//! [`webhook`], which serves on the caller's tokio runtime. Every fixture fails
 //! with an [`Error`] that names a missing program and `infra/dev/install`.
 
 mod basic_auth;
@@ -25,6 +28,7 @@ mod postgres;
 mod process;
 mod registry;
 mod token;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 

@@ -17,7 +17,7 @@
 //! Every secret (webhook URLs carry tokens too) is named by where it lives, never written
 //! in the manifest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -180,6 +180,47 @@ pub(crate) enum ChannelConfig<'a> {
 }
 
 impl NotifierConfig {
+    /// Checks what can be checked without reading a secret, as a manifest is validated:
+    /// exactly one channel, and for e-mail the addresses, a recipient and TLS to any host
+    /// that is not loopback. [`Notifier::from_config`](super::Notifier::from_config) checks
+    /// the rest (secrets present, webhook URLs valid) when the notifier is used.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        match self.channel()? {
+            ChannelConfig::Email(email) => super::email::check(&self.name, email).map(drop),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes every relative file path (secret files, the SMTP CA file) relative to `base`
+    /// instead of the working directory, as a manifest means them: relative to itself.
+    pub fn relative_to(&mut self, base: &Path) {
+        let rebase = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        let rebase_secret = |secret: &mut SecretRef| {
+            if let SecretRef::File(path) = secret {
+                rebase(path);
+            }
+        };
+        for webhook in self.slack.iter_mut().chain(self.teams.iter_mut()) {
+            rebase_secret(&mut webhook.url);
+        }
+        for signed in self.dingtalk.iter_mut().chain(self.lark.iter_mut()) {
+            rebase_secret(&mut signed.url);
+            signed.secret.iter_mut().for_each(rebase_secret);
+        }
+        if let Some(webhook) = &mut self.webhook {
+            rebase_secret(&mut webhook.url);
+            rebase_secret(&mut webhook.secret);
+        }
+        if let Some(email) = &mut self.email {
+            email.smtp.password.iter_mut().for_each(rebase_secret);
+            email.smtp.ca_file.iter_mut().for_each(rebase);
+        }
+    }
+
     /// The channel this notifier uses; exactly one must be configured.
     pub(crate) fn channel(&self) -> Result<ChannelConfig<'_>, ConfigError> {
         let mut found = Vec::new();
@@ -212,5 +253,43 @@ impl NotifierConfig {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_file_paths_are_rebased_and_the_rest_kept() {
+        let mut config: NotifierConfig = serde_json::from_value(serde_json::json!({
+            "name": "chat",
+            "dingtalk": { "url": { "file": "secrets/url" }, "secret": { "env": "SIGNING" } }
+        }))
+        .unwrap();
+        config.relative_to(Path::new("/products/demo"));
+        let dingtalk = config.dingtalk.as_ref().unwrap();
+        assert_eq!(
+            dingtalk.url,
+            SecretRef::File(PathBuf::from("/products/demo/secrets/url"))
+        );
+        assert_eq!(dingtalk.secret, Some(SecretRef::Env("SIGNING".to_owned())));
+
+        let mut email: NotifierConfig = serde_json::from_value(serde_json::json!({
+            "name": "mail",
+            "email": {
+                "smtp": { "host": "127.0.0.1", "password": { "file": "/run/pw" }, "caFile": "ca.pem" },
+                "from": "a@example.com",
+                "to": ["b@example.com"]
+            }
+        }))
+        .unwrap();
+        email.relative_to(Path::new("/p"));
+        let smtp = &email.email.as_ref().unwrap().smtp;
+        assert_eq!(
+            smtp.password,
+            Some(SecretRef::File(PathBuf::from("/run/pw")))
+        );
+        assert_eq!(smtp.ca_file, Some(PathBuf::from("/p/ca.pem")));
     }
 }

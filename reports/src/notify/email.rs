@@ -49,6 +49,41 @@ pub(crate) fn message(digest: &Digest<'_>, templates: &Templates) -> Result<Payl
     })
 }
 
+/// The sender and the recipients of an e-mail configuration, checked without reading any
+/// secret: every address parses, there is a recipient, plain SMTP goes to loopback only.
+pub(crate) fn check(
+    notifier: &str,
+    config: &EmailConfig,
+) -> Result<(Mailbox, Vec<Mailbox>), ConfigError> {
+    let mailbox = |address: &str| {
+        address
+            .parse::<Mailbox>()
+            .map_err(|err| ConfigError::InvalidAddress {
+                notifier: notifier.to_owned(),
+                address: address.to_owned(),
+                reason: err.to_string(),
+            })
+    };
+    let from = mailbox(&config.from)?;
+    let to = config
+        .to
+        .iter()
+        .map(|a| mailbox(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    if to.is_empty() {
+        return Err(ConfigError::NoRecipients {
+            notifier: notifier.to_owned(),
+        });
+    }
+    if config.smtp.tls == SmtpTls::None && !is_loopback(&config.smtp.host) {
+        return Err(ConfigError::PlainSmtpNotLoopback {
+            notifier: notifier.to_owned(),
+            host: config.smtp.host.clone(),
+        });
+    }
+    Ok((from, to))
+}
+
 impl Email {
     /// Resolves the password, parses the addresses and prepares the transport.
     pub(crate) fn from_config(
@@ -58,36 +93,9 @@ impl Email {
         timeout: Duration,
     ) -> Result<Self, ConfigError> {
         let smtp = &config.smtp;
-        let mailbox = |address: &str| {
-            address
-                .parse::<Mailbox>()
-                .map_err(|err| ConfigError::InvalidAddress {
-                    notifier: notifier.to_owned(),
-                    address: address.to_owned(),
-                    reason: err.to_string(),
-                })
-        };
-        let from = mailbox(&config.from)?;
-        let to = config
-            .to
-            .iter()
-            .map(|a| mailbox(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        if to.is_empty() {
-            return Err(ConfigError::NoRecipients {
-                notifier: notifier.to_owned(),
-            });
-        }
+        let (from, to) = check(notifier, config)?;
         let tls = match smtp.tls {
-            SmtpTls::None => {
-                if !is_loopback(&smtp.host) {
-                    return Err(ConfigError::PlainSmtpNotLoopback {
-                        notifier: notifier.to_owned(),
-                        host: smtp.host.clone(),
-                    });
-                }
-                Tls::None
-            }
+            SmtpTls::None => Tls::None,
             SmtpTls::Starttls => Tls::Required(tls_parameters(notifier, smtp)?),
             SmtpTls::Wrapper => Tls::Wrapper(tls_parameters(notifier, smtp)?),
         };

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use chorale_reports::{AttemptEvent, DeliveryError, Event, Notifier, RetryPolicy, deliver};
+use chorale_testkit::webhook::{Platform, Receiver, Reply, unused_port};
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::support::config::{Secrets, notifier};
-use crate::support::receiver::{Platform, Receiver, Reply, unused_port};
 use crate::support::sample::{Sample, report as sample};
 
 const SIGNING_SECRET: &str = "SEC4b1d0c9e-signing-secret";

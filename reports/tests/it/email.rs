@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use chorale_reports::{ConfigError, DeliveryError, Event, Notifier, NotifierConfig, Templates};
+use chorale_testkit::webhook::unused_port;
 use pretty_assertions::assert_eq;
 use serde_json::{Value, json};
 
 use crate::support::config::{Secrets, config, notifier};
-use crate::support::receiver::unused_port;
 use crate::support::sample::{Sample, report as sample};
 use crate::support::smtp::{SinkOptions, SmtpSink};
 
@@ -179,6 +179,45 @@ fn plain_smtp_is_refused_for_a_remote_host() {
             notifier: "release-managers".to_owned(),
             host: "smtp.example.com".to_owned()
         }
+    );
+}
+
+#[test]
+fn a_configuration_is_checked_without_reading_its_secrets() {
+    // The password's variable is not set: `check` never reads it.
+    let good = email_config(25, "none", &json!({ "env": "UNSET_SMTP_PASSWORD" }), None);
+    assert_eq!(config(good.clone()).check(), Ok(()));
+    let mut remote = good.clone();
+    remote["email"]["smtp"]["host"] = json!("smtp.example.com");
+    assert_eq!(
+        config(remote).check(),
+        Err(ConfigError::PlainSmtpNotLoopback {
+            notifier: "release-managers".to_owned(),
+            host: "smtp.example.com".to_owned()
+        })
+    );
+    let mut nobody = good.clone();
+    nobody["email"]["to"] = json!([]);
+    assert_eq!(
+        config(nobody).check(),
+        Err(ConfigError::NoRecipients {
+            notifier: "release-managers".to_owned()
+        })
+    );
+    let mut bad_sender = good;
+    bad_sender["email"]["from"] = json!("not an address");
+    assert!(matches!(
+        config(bad_sender).check(),
+        Err(ConfigError::InvalidAddress { address, .. }) if address == "not an address"
+    ));
+    let two = config(json!({
+        "name": "both",
+        "slack": { "url": { "env": "UNSET_A" } },
+        "teams": { "url": { "env": "UNSET_B" } }
+    }));
+    assert_eq!(
+        two.check().unwrap_err().to_string(),
+        "notifier both: configure exactly one of slack, dingtalk, lark, teams, webhook, email (found: slack, teams)"
     );
 }
 

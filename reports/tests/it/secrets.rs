@@ -5,10 +5,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use chorale_reports::{Event, Format, Notifier, RetryPolicy, Templates, deliver, render};
+use chorale_testkit::webhook::{Platform, Receiver, TOKEN, unused_port};
 use serde_json::json;
 
 use crate::support::config::{Secrets, notifier};
-use crate::support::receiver::{Platform, Receiver, TOKEN, unused_port};
 use crate::support::sample::{Sample, report as sample};
 
 const SIGNING: &str = "SECf00dfeed-do-not-print";

@@ -1,6 +1,9 @@
-//! A webhook receiver started by the test on a free port. It checks every request the way
-//! the platform documents it (signature, payload shape, size limit), records it, and
-//! answers as scripted: the platform's success answer by default, or a fault.
+//! [`Receiver`]: a chat-platform webhook receiver on a free loopback port. It checks every
+//! request the way the platform documents it (signature, payload shape, size limit), records
+//! it, and answers as scripted: the platform's success answer by default, or a fault.
+//!
+//! Unlike the other fixtures it is async: it serves on the caller's tokio runtime (start it
+//! from a `#[tokio::test]`) and stops when dropped.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,11 +23,25 @@ use tokio::sync::Notify;
 /// Which platform the receiver plays, with the secrets it verifies.
 #[derive(Debug, Clone)]
 pub enum Platform {
+    /// A Slack incoming webhook (Block Kit).
     Slack,
-    DingTalk { secret: Option<String> },
-    Lark { secret: Option<String> },
+    /// A DingTalk custom robot, checking `timestamp` and `sign` when it has a secret.
+    DingTalk {
+        /// The robot's signing secret ("加签"), if any.
+        secret: Option<String>,
+    },
+    /// A Lark/Feishu custom bot, checking `timestamp` and `sign` when it has a secret.
+    Lark {
+        /// The bot's signing secret, if any.
+        secret: Option<String>,
+    },
+    /// A Microsoft Teams workflow webhook (an Adaptive Card envelope).
     Teams,
-    Webhook { secret: String },
+    /// Chorale's generic webhook, checking the HMAC-SHA256 signature headers.
+    Webhook {
+        /// The shared signing secret.
+        secret: String,
+    },
 }
 
 /// The token in the receiver's URL, as the platforms put one in every webhook URL.
@@ -42,18 +59,26 @@ pub fn unused_port() -> u16 {
 /// An answer the receiver gives instead of the platform's success answer.
 #[derive(Debug, Clone)]
 pub enum Reply {
+    /// This HTTP status.
     Status(u16),
+    /// This HTTP status with `Retry-After: SECONDS`.
     RetryAfter(u16, u64),
+    /// The success answer, after this delay.
     Slow(Duration),
+    /// HTTP 200 with this platform error code and message (DingTalk `errcode`, Lark `code`).
     Code(i64, &'static str),
 }
 
 /// One request as received and judged.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// The request's path and query (the token is in them).
     pub path_and_query: String,
+    /// The request headers.
     pub headers: HeaderMap,
+    /// The raw body.
     pub raw: Bytes,
+    /// The body as JSON (`Null` when it is not JSON).
     pub body: Value,
     /// `Ok` when signature and shape are as the platform documents them.
     pub verdict: Result<(), String>,
@@ -237,7 +262,10 @@ fn check(condition: bool, what: &str) -> Result<(), String> {
 }
 
 fn recent(timestamp: i64, unit_per_second: i64) -> bool {
-    let now = jiff::Timestamp::now().as_millisecond() / (1000 / unit_per_second);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = millis / (1000 / unit_per_second);
     (now - timestamp).abs() <= 3600 * unit_per_second
 }
 
