@@ -195,6 +195,14 @@ pub enum Error {
     /// No build, lock or file of that name.
     #[error("`{0}` is neither a build id, a lock id nor a lock file")]
     NotFound(String),
+    /// No recorded build has this id, or several start with it.
+    #[error(
+        "no build `{0}` is recorded, or several ids start with it; `chorale builds list` shows the recorded builds"
+    )]
+    NoSuchBuild(String),
+    /// A report could not be rendered (a product's template override failed).
+    #[error("report: {0}")]
+    Report(#[from] chorale_reports::RenderError),
     /// A request was invalid (a bad option value).
     #[error("{0}")]
     Invalid(String),
@@ -212,7 +220,11 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Manifest(_) | Self::NotFound(_) | Self::Invalid(_) => exit::INVALID_INPUT,
+            Self::Manifest(_)
+            | Self::NotFound(_)
+            | Self::NoSuchBuild(_)
+            | Self::Report(_)
+            | Self::Invalid(_) => exit::INVALID_INPUT,
             Self::Snapshot(errors) => {
                 if errors.0.iter().all(ComponentError::is_infrastructure) {
                     exit::INFRASTRUCTURE

@@ -1,5 +1,5 @@
-//! The state store: builds with their stages, locks and bundles, in SQLite (default, at
-//! `.chorale/state.db`) or PostgreSQL (`postgres://…`).
+//! The state store: builds with their stages, locks and bundles, notification deliveries, in
+//! SQLite (default, at `.chorale/state.db`) or PostgreSQL (`postgres://…`).
 //!
 //! One set of queries serves both through sqlx's `Any` driver (parameters are written `$N` and
 //! appear in ascending order, which both backends read the same way); each backend has its own
@@ -28,6 +28,10 @@ macro_rules! select_builds {
         )
     };
 }
+
+// After `select_builds!`, which they use.
+mod baseline;
+mod deliveries;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

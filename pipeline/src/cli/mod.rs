@@ -1,5 +1,6 @@
 //! The `chorale` command line: argument parsing and one call into the library per subcommand.
 
+mod notifications;
 mod render;
 
 use std::io::IsTerminal;
@@ -7,7 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use chorale_reports::Format;
 use chorale_runners::registry::RegistryOptions;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -122,6 +125,40 @@ enum Command {
         from: String,
         /// The newer lock.
         to: String,
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// A build's report: the one kept in its folder, or rendered now from the store.
+    Report {
+        /// The build id (or a unique prefix).
+        build: String,
+        /// Markdown, a self-contained HTML page, the merged JUnit XML, or JSON.
+        #[arg(long, default_value = "md", value_parser = report_format())]
+        format: Format,
+    },
+    /// Notification deliveries.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
+    },
+}
+
+/// `md`, `html`, `junit` or `json`.
+fn report_format() -> impl TypedValueParser<Value = Format> {
+    PossibleValuesParser::new(Format::ALL.map(Format::name))
+        .map(|name| name.parse::<Format>().expect("a listed format parses"))
+}
+
+#[derive(Debug, Subcommand)]
+enum NotificationsCommand {
+    /// Each delivery's notifier, channel, event, state, attempts and last error.
+    List {
+        /// Only this build's deliveries (an id or a unique prefix); default: the newest of
+        /// all builds.
+        build: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
         #[command(flatten)]
         output: OutputArg,
     },
@@ -315,6 +352,36 @@ async fn run(cli: Cli) -> Result<(), Error> {
                     });
                 }
             }
+        }
+        Command::Report { build, format } => {
+            let context = context(&cli.global).await?;
+            print(&crate::report::show_report(&context, &build, format).await?);
+        }
+        Command::Notifications {
+            command:
+                NotificationsCommand::List {
+                    build,
+                    limit,
+                    output,
+                },
+        } => {
+            let context = context(&cli.global).await?;
+            let build_id = match build {
+                Some(id) => Some(
+                    context
+                        .store
+                        .build(&id)
+                        .await?
+                        .ok_or(Error::NoSuchBuild(id))?
+                        .id,
+                ),
+                None => None,
+            };
+            let deliveries = context.store.deliveries(build_id.as_deref(), limit).await?;
+            print(&match output.output {
+                Output::Json => json(&deliveries),
+                Output::Text => notifications::deliveries(&deliveries),
+            });
         }
         Command::Diff { from, to, output } => {
             let context = context(&cli.global).await?;

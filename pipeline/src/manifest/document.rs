@@ -64,6 +64,23 @@ pub struct ProductSpec {
     #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub test_image: Option<Spanned<String>>,
+    /// A folder of report template overrides, relative to this file: `report.md.j2`,
+    /// `report.html.j2`, `email.html.j2`, `email.txt.j2` (see reports/templates/README.md);
+    /// a template missing there stays built-in.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub report_templates: Option<Spanned<String>>,
+    /// Who is told when a build ends: chat channels and e-mail, each with the events it wants
+    /// and its secrets named by `{ env: VARIABLE }` or `{ file: PATH }` (relative to this
+    /// file); see docs/notifications.md.
+    #[schemars(with = "Vec<chorale_reports::NotifierConfig>")]
+    #[serde(default)]
+    pub notifications: Vec<Spanned<chorale_reports::NotifierConfig>>,
+    /// How a failed notification is retried (default: 5 attempts, from 1 s doubling up to
+    /// 60 s with jitter, `Retry-After` honoured up to 5 min).
+    #[schemars(with = "Option<chorale_reports::RetryPolicy>")]
+    #[serde(default)]
+    pub notification_retry: Option<Spanned<chorale_reports::RetryPolicy>>,
 }
 
 /// One entry of `spec.components`: either `file:` (a `kind: Component` document, path relative

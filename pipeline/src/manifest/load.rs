@@ -98,6 +98,15 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         &tests,
         &mut errors,
     );
+    let (reporting, problems) = super::reporting::check_reporting(
+        base,
+        spec.report_templates.as_ref(),
+        spec.notifications,
+        spec.notification_retry.as_ref(),
+    );
+    for (location, message) in problems {
+        errors.push(&origin(path, location), message);
+    }
     if !errors.is_empty() {
         return Err(errors.finish());
     }
@@ -108,6 +117,7 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         tests,
         test_image,
         file: path.to_owned(),
+        reporting,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod document;
 mod graph;
 mod load;
+mod reporting;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -28,6 +29,31 @@ pub struct Product {
     pub test_image: Option<String>,
     /// The product file it was loaded from.
     pub file: PathBuf,
+    /// How its builds are reported and who is told.
+    pub reporting: Reporting,
+}
+
+/// How a product's builds are reported and announced: `spec.reportTemplates`,
+/// `spec.notifications` and `spec.notificationRetry`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reporting {
+    /// The folder of template overrides (absolute), when the product has one.
+    pub templates: Option<PathBuf>,
+    /// The notifiers, with file paths made relative to the product file's folder.
+    pub notifications: Vec<chorale_reports::NotifierConfig>,
+    /// How failed notifications are retried.
+    pub retry: chorale_reports::RetryPolicy,
+}
+
+impl Reporting {
+    /// The templates reports and e-mails are rendered with: the built-in ones with this
+    /// product's overrides in place.
+    pub fn templates(&self) -> Result<chorale_reports::Templates, chorale_reports::RenderError> {
+        match &self.templates {
+            Some(dir) => chorale_reports::Templates::with_overrides(dir),
+            None => Ok(chorale_reports::Templates::builtin()),
+        }
+    }
 }
 
 /// `MAJOR.MINOR` of the versions a product publishes.

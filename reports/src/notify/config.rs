@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Event;
+use super::{ChannelKind, Event};
 use crate::errors::ConfigError;
 
 /// One notifier of a product: a name, the events it wants and exactly one channel.
@@ -189,6 +189,18 @@ impl NotifierConfig {
             ChannelConfig::Email(email) => super::email::check(&self.name, email).map(drop),
             _ => Ok(()),
         }
+    }
+
+    /// The kind of channel this notifier uses; exactly one must be configured.
+    pub fn kind(&self) -> Result<ChannelKind, ConfigError> {
+        Ok(match self.channel()? {
+            ChannelConfig::Slack(_) => ChannelKind::Slack,
+            ChannelConfig::DingTalk(_) => ChannelKind::Dingtalk,
+            ChannelConfig::Lark(_) => ChannelKind::Lark,
+            ChannelConfig::Teams(_) => ChannelKind::Teams,
+            ChannelConfig::Webhook(_) => ChannelKind::Webhook,
+            ChannelConfig::Email(_) => ChannelKind::Email,
+        })
     }
 
     /// Makes every relative file path (secret files, the SMTP CA file) relative to `base`

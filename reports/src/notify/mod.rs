@@ -154,6 +154,7 @@ pub enum Payload {
 /// A notifier with its secrets resolved, ready to build and send messages.
 pub struct Notifier {
     name: String,
+    kind: ChannelKind,
     events: Vec<Event>,
     timeout: Duration,
     channel: Channel,
@@ -237,6 +238,7 @@ impl Notifier {
             })?;
         Ok(Notifier {
             name: config.name.clone(),
+            kind: config.kind()?,
             events: config.events.clone(),
             timeout,
             channel,
@@ -252,14 +254,7 @@ impl Notifier {
 
     /// The kind of channel it talks to.
     pub fn kind(&self) -> ChannelKind {
-        match self.channel {
-            Channel::Slack(_) => ChannelKind::Slack,
-            Channel::DingTalk(_) => ChannelKind::Dingtalk,
-            Channel::Lark(_) => ChannelKind::Lark,
-            Channel::Teams(_) => ChannelKind::Teams,
-            Channel::Webhook(_) => ChannelKind::Webhook,
-            Channel::Email(_) => ChannelKind::Email,
-        }
+        self.kind
     }
 
     /// Whether it subscribed to `event`.

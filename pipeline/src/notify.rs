@@ -1,0 +1,414 @@
+//! Telling people how a build went: every notifier of the product that subscribed to the event
+//! gets a message, and every delivery is recorded in the store *before* it is sent, updated
+//! after each attempt, and sent with the product's bounded retries (`spec.notificationRetry`).
+//!
+//! A channel that fails never fails the build: errors are recorded with the delivery and
+//! logged, never returned, and the retries are bounded. A delivery left `pending` or `sending`
+//! by a process that died is sent again by [`resume_pending`] once its sender's lease has run
+//! out. What is stored — the message and the notifier's configuration — names where secrets
+//! live but never holds one; they are read from the environment or files at each send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chorale_reports::{
+    AttemptEvent, ChannelKind, Message, Notifier, NotifierConfig, Report, RetryPolicy, Templates,
+    deliver,
+};
+use futures::future::join_all;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use chorale_reports::Event;
+
+use crate::builds::{Build, Status};
+use crate::context::Context;
+use crate::manifest::Product;
+
+/// What a sender's lease covers beyond the attempt's own timeout or the wait before the next
+/// attempt: a sender that has not written for this long after its lease is taken for dead.
+const LEASE_SLACK: Duration = Duration::from_secs(5);
+
+/// Where a delivery is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Recorded, or waiting for its next attempt.
+    Pending,
+    /// An attempt is under way.
+    Sending,
+    /// The receiver accepted it.
+    Delivered,
+    /// Given up: a final error, or no attempt left.
+    Failed,
+}
+
+impl DeliveryState {
+    /// The lower-case name used in the database and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [Self::Pending, Self::Sending, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("unknown delivery state `{text}`"))
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One message about one build to one notifier, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// 16 hex digits.
+    pub id: String,
+    /// The build it is about.
+    pub build_id: String,
+    /// The notifier's name in the product.
+    pub notifier: String,
+    /// The kind of channel.
+    pub channel: ChannelKind,
+    /// What it announces.
+    pub event: Event,
+    /// Where it is.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Why the last failed attempt (or the preparation) failed; kept after a later success.
+    /// Never holds a secret: endpoints are shown as scheme, host and port.
+    pub last_error: Option<String>,
+    /// When it was recorded.
+    pub created_at: Timestamp,
+    /// When its record last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A delivery with what it takes to send it again; none of it is a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    /// The delivery.
+    pub delivery: Delivery,
+    /// The notifier's configuration: where its secrets are, not what they are.
+    pub config: NotifierConfig,
+    /// The message, built once; `None` when it could not be built.
+    pub message: Option<Message>,
+    /// The retries it is allowed.
+    pub policy: RetryPolicy,
+    /// Until when its sender is known to be alive.
+    pub lease_until: Option<Timestamp>,
+}
+
+/// What an attempt changed in a delivery's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    /// The new state.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The new last error; `None` keeps the recorded one.
+    pub last_error: Option<String>,
+    /// Until when the sender is known to be alive; `None` once nothing more will happen.
+    pub lease_until: Option<Timestamp>,
+}
+
+/// The event a finished build announces: `success` when it succeeded, `failure` otherwise.
+pub fn finished_event(build: &Build) -> Event {
+    if build.status == Status::Succeeded {
+        Event::Success
+    } else {
+        Event::Failure
+    }
+}
+
+/// Tell every notifier of `product` that subscribed to `event` about the build `report`
+/// describes, and return the deliveries as they ended.
+///
+/// Each delivery is recorded before it is sent, then sent with the product's retry policy;
+/// all of them run at once. A notifier whose secret is missing or whose message cannot be
+/// built is recorded as failed. A build's delivery of an event to a notifier happens once:
+/// calling this again for the same build and event sends nothing more. Never fails.
+pub async fn notify(
+    context: &Context,
+    product: &Product,
+    report: &Report,
+    event: Event,
+) -> Vec<Delivery> {
+    let reporting = &product.reporting;
+    let templates = Arc::new(reporting.templates().unwrap_or_else(|error| {
+        tracing::warn!(product = %product.name, %error, "e-mails use the built-in templates");
+        Templates::builtin()
+    }));
+    let sends = reporting
+        .notifications
+        .iter()
+        .filter(|config| config.events.contains(&event))
+        .map(|config| send_new(context, config, &templates, report, event, reporting.retry));
+    join_all(sends).await.into_iter().flatten().collect()
+}
+
+/// Send again every delivery that a process which died left `pending` or `sending` (its lease
+/// ran out), continuing its attempt count; returns them as they ended. Call it when a Chorale
+/// process starts. Deliveries another live process is sending are left alone, and two
+/// processes resuming at once never send the same one twice. Never fails.
+pub async fn resume_pending(context: &Context) -> Vec<Delivery> {
+    let now = Timestamp::now();
+    let records = match context.store.resumable_deliveries(now).await {
+        Ok(records) => records,
+        Err(error) => {
+            tracing::error!(%error, "cannot look for notifications to resume");
+            return Vec::new();
+        }
+    };
+    join_all(
+        records
+            .into_iter()
+            .map(|record| resume(context, record, now)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Record a new delivery, then send it. `None` when it was recorded before (sent once
+/// only) or cannot be recorded (then it is not sent either).
+async fn send_new(
+    context: &Context,
+    config: &NotifierConfig,
+    templates: &Arc<Templates>,
+    report: &Report,
+    event: Event,
+    policy: RetryPolicy,
+) -> Option<Delivery> {
+    let channel = match config.kind() {
+        Ok(channel) => channel,
+        Err(error) => {
+            // `load_product` refuses such a configuration; nothing can be sent or recorded.
+            tracing::error!(build = %report.build_id, %error, "notifier skipped");
+            return None;
+        }
+    };
+    let now = Timestamp::now();
+    let prepared = Notifier::from_config(config, Arc::clone(templates))
+        .map_err(|error| error.to_string())
+        .and_then(|notifier| {
+            let message = notifier
+                .message(report, event)
+                .map_err(|error| format!("{}: cannot build the message: {error}", config.name))?;
+            Ok((notifier, message))
+        });
+    let timeout = attempt_timeout(config);
+    let mut record = DeliveryRecord {
+        delivery: Delivery {
+            id: format!("{:016x}", rand::random::<u64>()),
+            build_id: report.build_id.clone(),
+            notifier: config.name.clone(),
+            channel,
+            event,
+            state: DeliveryState::Pending,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        },
+        config: config.clone(),
+        message: None,
+        policy,
+        lease_until: Some(lease(now, timeout)),
+    };
+    match &prepared {
+        Ok((_, message)) => record.message = Some(message.clone()),
+        Err(error) => {
+            record.delivery.state = DeliveryState::Failed;
+            record.delivery.last_error = Some(error.clone());
+            record.lease_until = None;
+        }
+    }
+    let delivery = &record.delivery;
+    match context.store.insert_delivery(&record).await {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!(build = %delivery.build_id, notifier = %delivery.notifier, event = event.as_str(), "already notified; not sent again");
+            return None;
+        }
+        Err(error) => {
+            tracing::error!(build = %delivery.build_id, notifier = %delivery.notifier, %error, "cannot record the notification, so it is not sent");
+            return None;
+        }
+    }
+    match prepared {
+        Ok((notifier, message)) => Some(
+            send(
+                context,
+                record.delivery,
+                &notifier,
+                &message,
+                &policy,
+                timeout,
+            )
+            .await,
+        ),
+        Err(error) => {
+            tracing::warn!(build = %delivery.build_id, notifier = %delivery.notifier, %error, "notification not sent");
+            Some(record.delivery)
+        }
+    }
+}
+
+/// Claim a resumable delivery and send it, continuing its attempts.
+async fn resume(context: &Context, record: DeliveryRecord, now: Timestamp) -> Option<Delivery> {
+    let timeout = attempt_timeout(&record.config);
+    let mut delivery = record.delivery;
+    match context
+        .store
+        .claim_delivery(&delivery.id, now, lease(now, timeout))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return None,
+        Err(error) => {
+            tracing::error!(delivery = %delivery.id, %error, "cannot claim the notification to resume it");
+            return None;
+        }
+    }
+    tracing::info!(build = %delivery.build_id, notifier = %delivery.notifier, attempts = delivery.attempts, "resuming a notification");
+    let prepared = Notifier::from_config(&record.config, Arc::new(Templates::builtin()))
+        .map_err(|error| error.to_string())
+        .and_then(|notifier| {
+            record
+                .message
+                .map(|message| (notifier, message))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: the message was not recorded, so it cannot be sent again",
+                        delivery.notifier
+                    )
+                })
+        });
+    match prepared {
+        Ok((notifier, message)) => Some(
+            send(
+                context,
+                delivery,
+                &notifier,
+                &message,
+                &record.policy,
+                timeout,
+            )
+            .await,
+        ),
+        Err(error) => {
+            let update = DeliveryUpdate {
+                state: DeliveryState::Failed,
+                attempts: delivery.attempts,
+                last_error: Some(error),
+                lease_until: None,
+            };
+            write(context, &delivery.id, &update).await;
+            apply(&mut delivery, update);
+            Some(delivery)
+        }
+    }
+}
+
+/// Make the attempts `policy` allows, recording each before it is made and the end.
+async fn send(
+    context: &Context,
+    mut delivery: Delivery,
+    notifier: &Notifier,
+    message: &Message,
+    policy: &RetryPolicy,
+    timeout: Duration,
+) -> Delivery {
+    let id = delivery.id.clone();
+    let outcome = deliver(
+        notifier,
+        message,
+        policy,
+        delivery.attempts,
+        async |event: AttemptEvent| {
+            let update = match event {
+                AttemptEvent::Starting { attempt } => DeliveryUpdate {
+                    state: DeliveryState::Sending,
+                    attempts: attempt,
+                    last_error: None,
+                    lease_until: Some(lease(Timestamp::now(), timeout)),
+                },
+                AttemptEvent::Failed {
+                    attempt,
+                    error,
+                    retry_in: Some(wait),
+                } => DeliveryUpdate {
+                    state: DeliveryState::Pending,
+                    attempts: attempt,
+                    last_error: Some(error.to_string()),
+                    lease_until: Some(lease(Timestamp::now(), wait)),
+                },
+                // The end is recorded once `deliver` returns.
+                AttemptEvent::Delivered { .. } | AttemptEvent::Failed { retry_in: None, .. } => {
+                    return;
+                }
+            };
+            write(context, &id, &update).await;
+        },
+    )
+    .await;
+    let update = DeliveryUpdate {
+        state: if outcome.result.is_ok() {
+            DeliveryState::Delivered
+        } else {
+            DeliveryState::Failed
+        },
+        attempts: outcome.attempts,
+        last_error: outcome.result.err().map(|error| error.to_string()),
+        lease_until: None,
+    };
+    write(context, &id, &update).await;
+    apply(&mut delivery, update);
+    delivery
+}
+
+/// Record an update; a store that fails is logged (the delivery goes on regardless).
+async fn write(context: &Context, id: &str, update: &DeliveryUpdate) {
+    if let Err(error) = context.store.update_delivery(id, update).await {
+        tracing::error!(delivery = id, state = update.state.as_str(), %error, "cannot record the notification's progress");
+    }
+}
+
+/// The record as `update` leaves it.
+fn apply(delivery: &mut Delivery, update: DeliveryUpdate) {
+    delivery.state = update.state;
+    delivery.attempts = update.attempts;
+    if update.last_error.is_some() {
+        delivery.last_error = update.last_error;
+    }
+    delivery.updated_at = Timestamp::now();
+}
+
+/// How long one attempt of this notifier may take.
+fn attempt_timeout(config: &NotifierConfig) -> Duration {
+    Duration::from_secs(config.timeout_seconds.max(1))
+}
+
+/// The lease of a sender that is about to spend `busy` (an attempt or a wait).
+fn lease(from: Timestamp, busy: Duration) -> Timestamp {
+    let millis = i64::try_from((busy + LEASE_SLACK).as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_millisecond(from.as_millisecond().saturating_add(millis))
+        .unwrap_or(Timestamp::MAX)
+}
