@@ -334,8 +334,10 @@ async fn component_change(
 ) -> ComponentChange {
     let from = old.and_then(|c| c.source.as_ref());
     let to = new.and_then(|c| c.source.as_ref());
+    // Commits are shown only when they moved (or the component came or went).
+    let moved = change.commit.is_some();
     let (commits, commits_omitted) = match (from, to) {
-        (Some(from), Some(to)) if from.commit != to.commit => {
+        (Some(from), Some(to)) if moved => {
             commits_between(context, &to.repository, &from.commit, &to.commit).await
         }
         _ => (Vec::new(), 0),
@@ -349,8 +351,8 @@ async fn component_change(
             (Some(_), None) => ChangeKind::Removed,
             _ => ChangeKind::Updated,
         },
-        from_commit: from.map(|s| s.commit.clone()),
-        to_commit: to.map(|s| s.commit.clone()),
+        from_commit: from.filter(|_| moved).map(|s| s.commit.clone()),
+        to_commit: to.filter(|_| moved).map(|s| s.commit.clone()),
         commits,
         commits_omitted,
         chart: change.chart.as_ref().and_then(|_| {

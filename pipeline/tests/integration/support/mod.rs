@@ -1,6 +1,7 @@
 //! A world for end-to-end tests: a real registry and git daemon on free ports, a state folder,
 //! and helpers to publish charts and images into them.
 
+pub mod builds;
 pub mod outage;
 
 use std::path::{Path, PathBuf};
