@@ -24,6 +24,7 @@ pub use chorale_reports::Event;
 use crate::builds::{Build, Status};
 use crate::context::Context;
 use crate::manifest::Product;
+use crate::store::Store;
 
 /// What a sender's lease covers beyond the attempt's own timeout or the wait before the next
 /// attempt: a sender that has not written for this long after its lease is taken for dead.
@@ -154,11 +155,13 @@ pub async fn notify(
         tracing::warn!(product = %product.name, %error, "e-mails use the built-in templates");
         Templates::builtin()
     }));
-    let sends = reporting
+    // Collected first: a lazy iterator of futures would keep `notify` from being `Send`.
+    let sends: Vec<_> = reporting
         .notifications
         .iter()
         .filter(|config| config.events.contains(&event))
-        .map(|config| send_new(context, config, &templates, report, event, reporting.retry));
+        .map(|config| send_new(context, config, &templates, report, event, reporting.retry))
+        .collect();
     join_all(sends).await.into_iter().flatten().collect()
 }
 
@@ -320,7 +323,7 @@ async fn resume(context: &Context, record: DeliveryRecord, now: Timestamp) -> Op
                 last_error: Some(error),
                 lease_until: None,
             };
-            write(context, &delivery.id, &update).await;
+            write(&context.store, &delivery.id, &update).await;
             apply(&mut delivery, update);
             Some(delivery)
         }
@@ -336,13 +339,14 @@ async fn send(
     policy: &RetryPolicy,
     timeout: Duration,
 ) -> Delivery {
-    let id = delivery.id.clone();
-    let outcome = deliver(
-        notifier,
-        message,
-        policy,
-        delivery.attempts,
-        async |event: AttemptEvent| {
+    // The observer owns what it uses: with a borrow in it, the delivery's future could not be
+    // proven `Send`, and could not run in a spawned task.
+    let (store, id) = (context.store.clone(), delivery.id.clone());
+    let retried_after = Arc::new(std::sync::Mutex::new(None::<String>));
+    let last_retried = Arc::clone(&retried_after);
+    let observe = move |event: AttemptEvent| {
+        let (store, id, retried_after) = (store.clone(), id.clone(), Arc::clone(&retried_after));
+        async move {
             let update = match event {
                 AttemptEvent::Starting { attempt } => DeliveryUpdate {
                     state: DeliveryState::Sending,
@@ -354,21 +358,25 @@ async fn send(
                     attempt,
                     error,
                     retry_in: Some(wait),
-                } => DeliveryUpdate {
-                    state: DeliveryState::Pending,
-                    attempts: attempt,
-                    last_error: Some(error.to_string()),
-                    lease_until: Some(lease(Timestamp::now(), wait)),
-                },
+                } => {
+                    let error = error.to_string();
+                    *retried_after.lock().expect("not poisoned") = Some(error.clone());
+                    DeliveryUpdate {
+                        state: DeliveryState::Pending,
+                        attempts: attempt,
+                        last_error: Some(error),
+                        lease_until: Some(lease(Timestamp::now(), wait)),
+                    }
+                }
                 // The end is recorded once `deliver` returns.
                 AttemptEvent::Delivered { .. } | AttemptEvent::Failed { retry_in: None, .. } => {
                     return;
                 }
             };
-            write(context, &id, &update).await;
-        },
-    )
-    .await;
+            write(&store, &id, &update).await;
+        }
+    };
+    let outcome = deliver(notifier, message, policy, delivery.attempts, observe).await;
     let update = DeliveryUpdate {
         state: if outcome.result.is_ok() {
             DeliveryState::Delivered
@@ -379,14 +387,18 @@ async fn send(
         last_error: outcome.result.err().map(|error| error.to_string()),
         lease_until: None,
     };
-    write(context, &id, &update).await;
+    write(&context.store, &delivery.id, &update).await;
     apply(&mut delivery, update);
+    // A success keeps the error the last retry was made after, as the record does.
+    if let Some(error) = last_retried.lock().expect("not poisoned").take() {
+        delivery.last_error.get_or_insert(error);
+    }
     delivery
 }
 
 /// Record an update; a store that fails is logged (the delivery goes on regardless).
-async fn write(context: &Context, id: &str, update: &DeliveryUpdate) {
-    if let Err(error) = context.store.update_delivery(id, update).await {
+async fn write(store: &Store, id: &str, update: &DeliveryUpdate) {
+    if let Err(error) = store.update_delivery(id, update).await {
         tracing::error!(delivery = id, state = update.state.as_str(), %error, "cannot record the notification's progress");
     }
 }

@@ -113,11 +113,13 @@ impl Store {
         &self,
         now: Timestamp,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
-        let rows = sqlx::query(select_deliveries!(
-            ", config, message, policy, lease_until
+        let rows = sqlx::query(
+            "SELECT id, build_id, notifier, channel, event, state, attempts, last_error,
+                    created_at, updated_at, config, message, policy, lease_until
+             FROM deliveries
              WHERE state IN ('pending', 'sending') AND (lease_until IS NULL OR lease_until < $1)
-             ORDER BY created_at, id"
-        ))
+             ORDER BY created_at, id",
+        )
         .bind(millis(now))
         .fetch_all(&self.pool)
         .await?;

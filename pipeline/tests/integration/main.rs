@@ -1,11 +1,13 @@
 //! End-to-end tests of the pipeline against real servers started by the tests themselves:
-//! `docker-registry`, `git daemon`, PostgreSQL, helm and skopeo. One binary, so the support
+//! `docker-registry`, `git daemon`, PostgreSQL, helm, skopeo and chat webhook receivers. One binary, so the support
 //! code is compiled once.
 
 mod bundle;
 mod cli;
+mod deliveries;
 mod git_https;
 mod manifest;
+mod notify;
 mod report;
 mod snapshot;
 mod store;
