@@ -48,7 +48,6 @@ fn check_templates(
     problems: &mut Vec<(Location, String)>,
 ) -> Option<std::path::PathBuf> {
     let path = base.join(&dir.value);
-    let path = std::path::absolute(&path).unwrap_or(path);
     if !path.is_dir() {
         problems.push((
             dir.referenced,
@@ -71,7 +70,7 @@ fn check_templates(
             ));
             None
         }
-        Ok(_) => Some(path),
+        Ok(_) => Some(std::path::absolute(&path).unwrap_or(path)),
         Err(error) => {
             problems.push((dir.referenced, format!("reportTemplates: {error}")));
             None

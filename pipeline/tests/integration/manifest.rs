@@ -116,3 +116,73 @@ fn a_test_plan_naming_an_unknown_test_job_is_rejected() {
     assert!(errors.contains("smoke-tests"), "{errors}");
     insta::assert_snapshot!(errors);
 }
+
+#[test]
+fn report_templates_and_notifiers_load_relative_to_the_product_file() {
+    let path = Path::new(FIXTURES).join("valid/reporting.yaml");
+    let product = load_product(&path).unwrap_or_else(|errors| panic!("{errors}"));
+    let reporting = &product.reporting;
+    let templates = reporting.templates.as_deref().unwrap();
+    assert!(templates.is_absolute(), "{}", templates.display());
+    assert!(templates.ends_with("valid/report-templates"));
+    assert_eq!(
+        reporting.templates().unwrap().overridden()[0].0,
+        "email.txt.j2"
+    );
+    let names: Vec<&str> = reporting
+        .notifications
+        .iter()
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(names, ["team-chat", "cn-team", "release-managers"]);
+    assert_eq!(
+        reporting.notifications[0].events,
+        [chorale_reports::Event::Failure]
+    );
+    assert_eq!(reporting.notifications[1].events.len(), 4, "all by default");
+    let dingtalk = reporting.notifications[1].dingtalk.as_ref().unwrap();
+    assert_eq!(
+        dingtalk.url,
+        chorale_reports::notify::SecretRef::File(
+            Path::new(FIXTURES).join("valid/secrets/dingtalk-url")
+        )
+    );
+    assert_eq!(
+        dingtalk.secret,
+        Some(chorale_reports::notify::SecretRef::File(
+            "/run/secrets/dingtalk-secret".into()
+        ))
+    );
+    assert_eq!(reporting.retry.max_attempts, 3);
+    assert_eq!(reporting.retry.initial_delay_ms, 500);
+    assert_eq!(
+        reporting.retry.max_delay_ms,
+        chorale_reports::RetryPolicy::default().max_delay_ms
+    );
+
+    // Without them: built-in templates, nobody to tell, the default retries.
+    let plain = load_product(&Path::new(FIXTURES).join("valid/product.yaml")).unwrap();
+    assert_eq!(plain.reporting, chorale::manifest::Reporting::default());
+}
+
+#[test]
+fn notifiers_and_report_templates_are_checked_where_they_are_written() {
+    insta::assert_snapshot!(errors_of("notifications.yaml"));
+}
+
+#[test]
+fn an_unknown_notifier_field_is_rejected_with_what_is_allowed() {
+    insta::assert_snapshot!(errors_of("notifier-field.yaml"));
+}
+
+#[test]
+fn a_report_template_that_does_not_compile_is_named_with_its_line() {
+    let errors = errors_of("bad-template.yaml");
+    assert!(
+        errors.starts_with(
+            "tests/fixtures/manifests/invalid/bad-template.yaml:9:20: reportTemplates: template report.md.j2 (tests/fixtures/manifests/invalid/bad-templates/report.md.j2) failed: "
+        ),
+        "{errors}"
+    );
+    assert!(errors.ends_with("(in report.md.j2:1)"), "{errors}");
+}
