@@ -3,7 +3,7 @@
 //! The library holds the resource model and the pipeline; the `chorale` binary is a thin layer
 //! over [`cli`]. Stages so far: [`manifest`] loading and validation, [`snapshot`] into a
 //! [`lock::Lock`], [`bundle`] into an OCI artifact, recorded as [`builds::Build`]s in the
-//! [`store::Store`].
+//! [`store::Store`]; the [`report`] of a build and the [`notify`]cations that announce it.
 
 pub mod builds;
 pub mod bundle;

@@ -155,13 +155,11 @@ pub async fn notify(
         tracing::warn!(product = %product.name, %error, "e-mails use the built-in templates");
         Templates::builtin()
     }));
-    // Collected first: a lazy iterator of futures would keep `notify` from being `Send`.
-    let sends: Vec<_> = reporting
+    let sends = reporting
         .notifications
         .iter()
         .filter(|config| config.events.contains(&event))
-        .map(|config| send_new(context, config, &templates, report, event, reporting.retry))
-        .collect();
+        .map(|config| send_new(context, config, &templates, report, event, reporting.retry));
     join_all(sends).await.into_iter().flatten().collect()
 }
 

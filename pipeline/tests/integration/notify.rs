@@ -244,7 +244,7 @@ async fn a_receiver_that_is_down_fails_after_bounded_retries_and_the_build_is_un
 async fn a_delivery_left_by_a_killed_process_is_resumed() {
     let bench = Bench::new().await;
     // The first attempt hangs until the sender is gone; the next one succeeds.
-    let slack = Receiver::start(Platform::Slack, vec![Reply::Slow(Duration::from_secs(120))]).await;
+    let slack = Receiver::start(Platform::Slack, vec![Reply::Slow(Duration::from_mins(2))]).await;
     secret(&bench, "slack-url", &slack.url());
     let product = bench.product(&format!(
         "{FAST_RETRY}  notifications:

@@ -151,7 +151,7 @@ pub fn lock(components: Vec<LockedComponent>) -> Lock {
 /// each a minute long and ended with `status` (the last stages skipped after a failure).
 pub fn finished_build(id: &str, day: &str, status: Status, lock: Option<&Lock>) -> Build {
     let mut build = Build::start("demo", "schedule", &STAGES);
-    build.id = id.to_owned();
+    id.clone_into(&mut build.id);
     build.created_at = at(&format!("{day}T02:14:00"));
     build.lock_id = lock.map(|l| l.id.clone());
     build.candidate_version = Some(format!("1.0.202611{day}"));
