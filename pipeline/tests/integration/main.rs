@@ -6,6 +6,7 @@ mod bundle;
 mod cli;
 mod git_https;
 mod manifest;
+mod run;
 mod snapshot;
 mod store;
 mod support;
