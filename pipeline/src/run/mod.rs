@@ -482,19 +482,15 @@ async fn deploy_and_test(
 
 /// What the test Jobs are rendered with.
 fn build_context(build: &Build, lock: &Lock, namespace: &str) -> BuildContext {
+    // Without a test image the plan has no in-cluster test (validation sees to that), and the
+    // placeholder is never run.
     let probe = lock.test_image.as_ref().map_or_else(
         || PinnedImage {
             repository: "registry.invalid/chorale/probe".to_owned(),
             digest: format!("sha256:{}", "0".repeat(64)),
         },
         |image| PinnedImage {
-            repository: crate::lock::LockedImage {
-                reference: image.reference.clone(),
-                digest: image.digest.clone(),
-                values: String::new(),
-            }
-            .repository()
-            .to_owned(),
+            repository: image.repository().to_owned(),
             digest: image.digest.clone(),
         },
     );
