@@ -25,7 +25,7 @@ use crate::kube::Kube;
 use crate::process;
 
 /// The variable that names the kube-sim binary.
-pub const KUBE_SIM_VARIABLE: &str = "CHORALE_KUBE_SIM";
+const KUBE_SIM_VARIABLE: &str = "CHORALE_KUBE_SIM";
 
 /// How long kube-sim may take to stop after SIGTERM (it removes its containers and network)
 /// before it is killed.

@@ -251,7 +251,7 @@ async fn pods_are_summarised_waited_for_and_deleted() {
         .unwrap_err();
     assert_eq!(
         error.to_string(),
-        "cannot create  default/nameless-kind: an object needs `apiVersion`, `kind` and `metadata.name`"
+        "cannot create object default/nameless-kind: an object needs `apiVersion`, `kind` and `metadata.name`"
     );
     let error = kube
         .delete("default", "example.com/v1", "Gadget", "one")

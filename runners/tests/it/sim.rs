@@ -127,6 +127,7 @@ async fn a_missing_or_failing_kube_sim_is_a_clear_error() {
     );
     let options = ProviderOptions {
         kube_sim: Some(broken),
+        insecure_registries: vec!["registry.internal:5000".to_owned()],
         ..ProviderOptions::default()
     };
     let error = provider_for(ProviderKind::Sim, &options)
@@ -137,7 +138,7 @@ async fn a_missing_or_failing_kube_sim_is_a_clear_error() {
     assert_eq!(
         error.to_string(),
         format!(
-            "cluster rbroken: kube-sim exited (exit status: 3) before it was ready; its log {log} ends with:\nstarting serve --dir {state} --name rbroken\ncannot create the cluster network: no free /23",
+            "cluster rbroken: kube-sim exited (exit status: 3) before it was ready; its log {log} ends with:\nstarting serve --dir {state} --name rbroken --insecure-registry registry.internal:5000\ncannot create the cluster network: no free /23",
             log = dir.path().join("kube-sim.log").display(),
             state = dir.path().join("sim").display(),
         )
