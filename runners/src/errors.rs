@@ -193,7 +193,10 @@ pub fn env_host(host: &str) -> String {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClusterError {
     /// The name is not one of the providers.
-    #[error("unknown cluster provider `{given}`; expected one of {}", ProviderKind::NAMES.join(", "))]
+    #[error(
+        "unknown cluster provider `{given}`; expected one of {}",
+        provider_names()
+    )]
     UnknownProvider {
         /// What was given.
         given: String,
@@ -336,6 +339,10 @@ impl ClusterError {
     pub fn is_missing_cli(&self) -> bool {
         matches!(self, Self::MissingCli { .. })
     }
+}
+
+fn provider_names() -> String {
+    ProviderKind::ALL.map(ProviderKind::as_str).join(", ")
 }
 
 fn output_suffix(output: &str) -> String {

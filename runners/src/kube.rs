@@ -299,7 +299,10 @@ impl Kube {
             .as_str()
             .or_else(|| object["metadata"]["generateName"].as_str())
             .unwrap_or_default();
-        let described = format!("{kind} {namespace}/{name}");
+        let described = format!(
+            "{} {namespace}/{name}",
+            if kind.is_empty() { "object" } else { kind }
+        );
         if api_version.is_empty() || kind.is_empty() || name.is_empty() {
             return Err(KubeError::InvalidObject {
                 object: described,

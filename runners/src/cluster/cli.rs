@@ -1,6 +1,6 @@
 //! The `kind`, `k3d` and `vcluster` providers: each drives its own CLI.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
@@ -48,60 +48,60 @@ impl CliProvider {
         }
     }
 
-    /// A command of the provider's CLI, which must be installed.
-    fn command(&self, host_kubeconfig: Option<&Path>) -> Result<Command, ClusterError> {
+    /// The provider's CLI, which must be installed.
+    fn locate(&self) -> Result<PathBuf, ClusterError> {
         let (program, hint) = self.program();
-        let path = process::find_program(program, self.options.search_path.as_deref()).ok_or_else(
-            || ClusterError::MissingCli {
+        process::find_program(program, self.options.search_path.as_deref()).ok_or_else(|| {
+            ClusterError::MissingCli {
                 provider: self.kind,
                 program: program.to_owned(),
                 hint: hint.to_owned(),
-            },
-        )?;
-        let mut command = Command::new(path);
-        if let Some(host) = host_kubeconfig {
-            command.env("KUBECONFIG", host);
-        }
-        Ok(command)
+            }
+        })
     }
 
-    /// The command that deletes the cluster of `handle`.
-    fn delete_command(&self, handle: &ClusterHandle) -> Option<Result<Command, ClusterError>> {
-        let command = match handle {
-            ClusterHandle::Kind { name } => self.command(None).map(|mut command| {
+    /// The command that deletes the cluster of `handle`, `None` when the handle is another
+    /// provider's.
+    fn delete_command(&self, program: &Path, handle: &ClusterHandle) -> Option<Command> {
+        if handle.provider() != self.kind {
+            return None;
+        }
+        let mut command = Command::new(program);
+        match handle {
+            ClusterHandle::Kind { name } => {
                 command.args(["delete", "cluster", "--name", name]);
-                command
-            }),
-            ClusterHandle::K3d { name } => self.command(None).map(|mut command| {
+            }
+            ClusterHandle::K3d { name } => {
                 command.args(["cluster", "delete", name]);
-                command
-            }),
+            }
             ClusterHandle::Vcluster {
                 name,
                 namespace,
                 host_kubeconfig,
-            } => self.command(Some(host_kubeconfig)).map(|mut command| {
-                command.args([
-                    "delete",
-                    name,
-                    "--namespace",
-                    namespace,
-                    "--ignore-not-found",
-                ]);
+            } => {
                 command
-            }),
+                    .args([
+                        "delete",
+                        name,
+                        "--namespace",
+                        namespace,
+                        "--ignore-not-found",
+                    ])
+                    .env("KUBECONFIG", host_kubeconfig);
+            }
             _ => return None,
-        };
-        (handle.provider() == self.kind).then_some(command)
+        }
+        Some(command)
     }
 
     async fn provision(&self, spec: &ClusterSpec) -> Result<Cluster, ClusterError> {
         create_dir(spec)?;
         let path = spec.dir.join("kubeconfig");
         let name = spec.name.clone();
+        let program = self.locate()?;
         let (handle, mut create, fetch) = match self.kind {
             ProviderKind::Kind => {
-                let mut create = self.command(None)?;
+                let mut create = Command::new(&program);
                 create
                     .args(["create", "cluster", "--name", &name, "--kubeconfig"])
                     .arg(&path);
@@ -111,7 +111,7 @@ impl CliProvider {
                 (ClusterHandle::Kind { name }, create, None)
             }
             ProviderKind::K3d => {
-                let mut create = self.command(None)?;
+                let mut create = Command::new(&program);
                 create.args([
                     "cluster",
                     "create",
@@ -122,7 +122,7 @@ impl CliProvider {
                 if let Some(image) = &self.options.node_image {
                     create.args(["--image", image]);
                 }
-                let mut fetch = self.command(None)?;
+                let mut fetch = Command::new(&program);
                 fetch.args(["kubeconfig", "get", &name]);
                 (ClusterHandle::K3d { name }, create, Some(fetch))
             }
@@ -130,16 +130,20 @@ impl CliProvider {
                 let host = spec.dir.join("host-kubeconfig");
                 kubeconfig::copy_host(self.kind, &self.options, &spec.name, &host)?;
                 let namespace = vcluster_namespace(&name);
-                let mut create = self.command(Some(&host))?;
-                create.args([
-                    "create",
-                    &name,
-                    "--namespace",
-                    &namespace,
-                    "--connect=false",
-                ]);
-                let mut fetch = self.command(Some(&host))?;
-                fetch.args(["connect", &name, "--namespace", &namespace, "--print"]);
+                let mut create = Command::new(&program);
+                create
+                    .args([
+                        "create",
+                        &name,
+                        "--namespace",
+                        &namespace,
+                        "--connect=false",
+                    ])
+                    .env("KUBECONFIG", &host);
+                let mut fetch = Command::new(&program);
+                fetch
+                    .args(["connect", &name, "--namespace", &namespace, "--print"])
+                    .env("KUBECONFIG", &host);
                 let handle = ClusterHandle::Vcluster {
                     name,
                     namespace,
@@ -158,7 +162,7 @@ impl CliProvider {
         }
         .await;
         if let Err(error) = created {
-            if let Some(Ok(mut delete)) = self.delete_command(&handle) {
+            if let Some(mut delete) = self.delete_command(&program, &handle) {
                 clean_up_failed_create(&spec.name, &mut delete).await;
             }
             return Err(error);
@@ -181,9 +185,13 @@ impl ClusterProvider for CliProvider {
 
     fn teardown<'a>(&'a self, cluster: &'a Cluster) -> BoxFuture<'a, Result<(), ClusterError>> {
         async move {
+            if cluster.handle.provider() != self.kind {
+                return Err(wrong_provider(self.kind, cluster));
+            }
+            let program = self.locate()?;
             let mut delete = self
-                .delete_command(&cluster.handle)
-                .ok_or_else(|| wrong_provider(self.kind, cluster))??;
+                .delete_command(&program, &cluster.handle)
+                .ok_or_else(|| wrong_provider(self.kind, cluster))?;
             // All three deletes succeed on a cluster that is already gone (`kind` always,
             // `k3d` since 3.1.4, `vcluster` with --ignore-not-found).
             run_step(&cluster.name, &mut delete, DELETE_TIMEOUT)

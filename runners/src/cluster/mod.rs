@@ -65,9 +65,6 @@ impl ProviderKind {
         Self::Command,
     ];
 
-    /// The names, as written in configuration.
-    pub const NAMES: [&'static str; 6] = ["sim", "kind", "k3d", "existing", "vcluster", "command"];
-
     /// The name, as written in configuration.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -339,5 +336,61 @@ async fn run_step(
 async fn clean_up_failed_create(name: &str, command: &mut Command) {
     if let Err(error) = run_step(name, command, DELETE_TIMEOUT).await {
         tracing::warn!(cluster = name, %error, "deleting a cluster whose create failed also failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::{Cluster, ClusterHandle, ProviderKind};
+
+    #[test]
+    fn a_cluster_record_is_plain_json() {
+        let cluster = Cluster {
+            provider: ProviderKind::Sim,
+            name: "chorale-20261123-101500-ab12".to_owned(),
+            kubeconfig: PathBuf::from("/var/lib/chorale/clusters/ab12/sim/kubeconfig"),
+            namespace: None,
+            created_at: "2026-11-23T10:15:00Z".parse().unwrap(),
+            expires_at: "2026-11-23T16:15:00Z".parse().unwrap(),
+            handle: ClusterHandle::Sim {
+                pid: 4242,
+                dir: PathBuf::from("/var/lib/chorale/clusters/ab12/sim"),
+                binary: PathBuf::from("/usr/local/bin/kube-sim"),
+            },
+        };
+        let json = serde_json::json!({
+            "provider": "sim",
+            "name": "chorale-20261123-101500-ab12",
+            "kubeconfig": "/var/lib/chorale/clusters/ab12/sim/kubeconfig",
+            "namespace": null,
+            "created_at": "2026-11-23T10:15:00Z",
+            "expires_at": "2026-11-23T16:15:00Z",
+            "handle": {
+                "provider": "sim",
+                "pid": 4242,
+                "dir": "/var/lib/chorale/clusters/ab12/sim",
+                "binary": "/usr/local/bin/kube-sim",
+            },
+        });
+        assert_eq!(serde_json::to_value(&cluster).unwrap(), json);
+        assert_eq!(serde_json::from_value::<Cluster>(json).unwrap(), cluster);
+    }
+
+    #[test]
+    fn provider_names_parse_print_and_serialise_alike() {
+        for kind in ProviderKind::ALL {
+            assert_eq!(kind.as_str().parse::<ProviderKind>().unwrap(), kind);
+            assert_eq!(kind.to_string(), kind.as_str());
+            assert_eq!(
+                serde_json::to_string(&kind).unwrap(),
+                format!("\"{}\"", kind.as_str())
+            );
+        }
+        assert_eq!(
+            "minikube".parse::<ProviderKind>().unwrap_err().to_string(),
+            "unknown cluster provider `minikube`; expected one of sim, kind, k3d, existing, vcluster, command"
+        );
     }
 }

@@ -25,7 +25,7 @@ use crate::kube::Kube;
 use crate::process;
 
 /// The variable that names the kube-sim binary.
-pub const KUBE_SIM_VARIABLE: &str = "CHORALE_KUBE_SIM";
+const KUBE_SIM_VARIABLE: &str = "CHORALE_KUBE_SIM";
 
 /// How long kube-sim may take to stop after SIGTERM (it removes its containers and network)
 /// before it is killed.
@@ -99,7 +99,8 @@ impl SimProvider {
         let deadline = Instant::now() + spec.create_timeout;
         let state = spec.dir.join("sim");
         let log = spec.dir.join("kube-sim.log");
-        let (mut child, ready) = self.start(&binary, spec, &state, &log, deadline).await?;
+        let (mut child, starting, ready) =
+            self.start(&binary, spec, &state, &log, deadline).await?;
         let cluster = cluster(
             ProviderKind::Sim,
             spec,
@@ -127,13 +128,10 @@ impl SimProvider {
             if let Err(teardown) = self.teardown(&cluster).await {
                 tracing::warn!(cluster = %spec.name, error = %teardown, "stopping a kube-sim that does not answer failed");
             }
-            // Reaps it (it is our child); teardown already stopped it.
-            let _ = child.wait().await;
+            starting.abandon(&mut child).await;
             return Err(error);
         }
-        // The child is left running: dropped without kill_on_drop, kube-sim outlives this
-        // handle (and chorale).
-        drop(child);
+        starting.detach();
         Ok(cluster)
     }
 
@@ -146,7 +144,7 @@ impl SimProvider {
         state: &Path,
         log: &Path,
         deadline: Instant,
-    ) -> Result<(Child, Ready), ClusterError> {
+    ) -> Result<(Child, Starting, Ready), ClusterError> {
         let io_error = |action, path: &Path, error: std::io::Error| ClusterError::Io {
             name: spec.name.clone(),
             action,
@@ -177,14 +175,19 @@ impl SimProvider {
             command: line.clone(),
             message: error.to_string(),
         })?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| ClusterError::UnexpectedOutput {
+        let starting = Starting {
+            pid: child.id(),
+            binary: binary.to_owned(),
+            name: spec.name.clone(),
+        };
+        let Some(stdout) = child.stdout.take() else {
+            starting.abandon(&mut child).await;
+            return Err(ClusterError::UnexpectedOutput {
                 name: spec.name.clone(),
-                command: line.clone(),
+                command: line,
                 message: "has no stdout to read".to_owned(),
-            })?;
+            });
+        };
         let mut lines = BufReader::new(stdout).lines();
         let ready = match tokio::time::timeout_at(deadline, lines.next_line()).await {
             Ok(Ok(Some(text))) => serde_json::from_str::<Ready>(&text).map_err(|error| {
@@ -207,13 +210,9 @@ impl SimProvider {
             Err(_) => Err(timeout(spec, "starting kube-sim", log)),
         };
         match ready {
-            Ok(ready) => Ok((child, ready)),
+            Ok(ready) => Ok((child, starting, ready)),
             Err(error) => {
-                let _ = child.start_kill();
-                let _ = child.wait().await;
-                if let Err(cleanup) = cleanup(binary, &spec.name).await {
-                    tracing::warn!(cluster = %spec.name, error = %cleanup, "cleaning up after a kube-sim that did not start failed");
-                }
+                starting.abandon(&mut child).await;
                 Err(error)
             }
         }
@@ -254,6 +253,55 @@ impl ClusterProvider for SimProvider {
     }
 }
 
+/// A kube-sim that is starting: until it is [detached](Starting::detach) into a recorded
+/// cluster, it is killed and cleaned up after, also when provisioning is cancelled (the
+/// future dropped).
+struct Starting {
+    pid: Option<u32>,
+    binary: PathBuf,
+    name: String,
+}
+
+impl Starting {
+    /// Leaves kube-sim running on its own: its `Child` is dropped without kill_on_drop, so it
+    /// outlives chorale.
+    fn detach(mut self) {
+        self.pid = None;
+    }
+
+    /// Kills kube-sim, reaps it, and removes what it made.
+    async fn abandon(mut self, child: &mut Child) {
+        self.pid = None;
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+        if let Err(error) = cleanup(&self.binary, &self.name).await {
+            tracing::warn!(cluster = %self.name, %error, "cleaning up after a kube-sim that did not start failed");
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        let Some(pid) = self.pid else {
+            return;
+        };
+        // Cancelled: nothing can be awaited here, so the cleanup runs on its own.
+        let _ = kill(
+            Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX)),
+            Signal::SIGKILL,
+        );
+        let spawned = std::process::Command::new(&self.binary)
+            .args(["cleanup", "--name", &self.name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        if let Err(error) = spawned {
+            tracing::warn!(cluster = %self.name, %error, "cannot clean up after a cancelled kube-sim start");
+        }
+    }
+}
+
 fn timeout(spec: &ClusterSpec, what: &str, log: &Path) -> ClusterError {
     ClusterError::Timeout {
         name: spec.name.clone(),
@@ -269,6 +317,10 @@ fn log_tail(log: &Path) -> String {
         &std::fs::read_to_string(log).unwrap_or_default(),
         process::TAIL_LINES,
     )
+}
+
+fn process_id(pid: u32) -> Pid {
+    Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX))
 }
 
 /// Whether `pid` is still the kube-sim serving `name`: its command line names kube-sim and
@@ -292,8 +344,7 @@ async fn stop(pid: u32, name: &str) -> Result<(), ClusterError> {
         if !is_our_kube_sim(pid, name) {
             return Ok(());
         }
-        let target = Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
-        match kill(target, signal) {
+        match kill(process_id(pid), signal) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(error) => {
                 return Err(ClusterError::Stop {
