@@ -449,21 +449,32 @@ fn a_missing_provider_cli_is_an_infrastructure_error_named_clearly() {
     );
 }
 
+/// A running `chorale`, killed and reaped when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Start `chorale run` on the demo with db never ready, and wait until it deploys.
-fn start_hanging_deploy(demo: &Demo) -> (Child, Value) {
+fn start_hanging_deploy(demo: &Demo) -> (Running, Value) {
     demo.edit(|text| {
         text.replace(
             "    - name: db\n",
             "    - name: db\n      values: { requires: [\"http://nowhere:8080/healthz\"] }\n",
         )
     });
-    let child = demo
-        .run(&["--deploy-timeout", "10m"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(240);
+    let child = Running(
+        demo.run(&["--deploy-timeout", "10m"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_mins(4);
     loop {
         assert!(
             Instant::now() < deadline,
@@ -489,11 +500,11 @@ fn sigterm_mid_deploy_tears_the_cluster_down_and_marks_the_build_interrupted() {
     let demo = Demo::new();
     let (mut child, _) = start_hanging_deploy(&demo);
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(child.0.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let build = only_build(&demo.world);
     assert_eq!(build["status"], "interrupted", "{build:#}");
@@ -509,8 +520,8 @@ fn sigterm_mid_deploy_tears_the_cluster_down_and_marks_the_build_interrupted() {
 fn a_run_killed_mid_deploy_is_reaped_by_the_next_start() {
     let demo = Demo::new();
     let (mut child, running) = start_hanging_deploy(&demo);
-    child.kill().unwrap(); // SIGKILL: no teardown, no last word.
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL: no teardown, no last word.
+    child.0.wait().unwrap();
     assert_eq!(
         json(&demo.world, &["clusters", "list"])[0]["state"],
         "active",
