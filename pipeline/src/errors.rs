@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use chorale_runners::{GitError, RegistryError};
+use chorale_runners::{ClusterError, GitError, HelmError, KubeError, RegistryError};
 
 /// Process exit codes of `chorale` (documented in docs/cli.md; keep them in this one place).
 pub mod exit {
@@ -18,6 +18,9 @@ pub mod exit {
     pub const TESTS_FAILED: i32 = 4;
     /// Something outside Chorale failed: a git remote, a registry, a cluster, the database.
     pub const INFRASTRUCTURE: i32 = 5;
+    /// Stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it); the cluster was
+    /// torn down and the build recorded as interrupted.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// One located problem in a manifest.
@@ -192,6 +195,21 @@ pub enum Error {
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A test cluster could not be provisioned or torn down.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The Kubernetes API of the test cluster failed.
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    /// helm could not be run.
+    #[error(transparent)]
+    Helm(#[from] HelmError),
+    /// The bundle could not be read back for the deploy.
+    #[error("reading the bundle back: {0}")]
+    Fetch(RegistryError),
+    /// The run was stopped by a signal.
+    #[error("interrupted by {0}")]
+    Interrupted(String),
     /// No build, lock or file of that name.
     #[error("`{0}` is neither a build id, a lock id nor a lock file")]
     NotFound(String),
@@ -232,7 +250,14 @@ impl Error {
                     exit::INVALID_INPUT
                 }
             }
-            Self::Bundle { .. } | Self::Store(_) | Self::Io { .. } => exit::INFRASTRUCTURE,
+            Self::Bundle { .. }
+            | Self::Store(_)
+            | Self::Io { .. }
+            | Self::Cluster(_)
+            | Self::Kube(_)
+            | Self::Helm(_)
+            | Self::Fetch(_) => exit::INFRASTRUCTURE,
+            Self::Interrupted(_) => exit::INTERRUPTED,
         }
     }
 }

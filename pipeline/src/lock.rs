@@ -126,14 +126,24 @@ pub struct LockedImage {
 impl LockedImage {
     /// `host/path` without tag or digest.
     pub fn repository(&self) -> &str {
-        let without_digest = self.reference.split('@').next().unwrap_or_default();
-        // A tag is the text after the last `:` that follows the last `/`.
-        match without_digest.rfind(':') {
-            Some(colon) if colon > without_digest.rfind('/').unwrap_or(0) => {
-                &without_digest[..colon]
-            }
-            _ => without_digest,
-        }
+        image_repository(&self.reference)
+    }
+}
+
+impl PinnedImage {
+    /// `host/path` without tag or digest.
+    pub fn repository(&self) -> &str {
+        image_repository(&self.reference)
+    }
+}
+
+/// The `host/path` of an image reference, without tag or digest.
+fn image_repository(reference: &str) -> &str {
+    let without_digest = reference.split('@').next().unwrap_or_default();
+    // A tag is the text after the last `:` that follows the last `/`.
+    match without_digest.rfind(':') {
+        Some(colon) if colon > without_digest.rfind('/').unwrap_or(0) => &without_digest[..colon],
+        _ => without_digest,
     }
 }
 

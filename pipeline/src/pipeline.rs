@@ -12,8 +12,8 @@ use crate::bundle::{BundleOutcome, Destination, push_bundle};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::lock::Lock;
-use crate::manifest::load_product;
-use crate::snapshot::snapshot;
+use crate::manifest::{Product, load_product};
+use crate::snapshot::{Snapshot, snapshot};
 
 /// Default number of requests in flight while resolving and pushing.
 pub const DEFAULT_CONCURRENCY: usize = 32;
@@ -64,7 +64,7 @@ pub async fn snapshot_product(
 }
 
 /// Where a bundle request sends its bundle.
-fn destination(context: &Context, registry: Option<&str>) -> Result<Destination, Error> {
+pub(crate) fn destination(context: &Context, registry: Option<&str>) -> Result<Destination, Error> {
     match registry {
         None => Ok(Destination::Layout {
             root: context.state_dir.join("oci"),
@@ -96,11 +96,39 @@ pub async fn bundle_product(
     let product = load_product(&request.manifest)?;
     let destination = destination(context, request.registry.as_deref())?;
     let mut build = Build::start(&product.name, &request.trigger, &["snapshot", "bundle"]);
+    let (snapshot, outcome) = snapshot_and_bundle(
+        context,
+        &product,
+        &destination,
+        &mut build,
+        request.concurrency,
+        progress,
+    )
+    .await?;
+    build.finish(Status::Succeeded, None);
+    context.store.save_build(&build).await?;
+    Ok(Bundled {
+        build,
+        lock: snapshot.lock,
+        bundle: outcome,
+    })
+}
+
+/// The `snapshot` and `bundle` stages of `build`, each recorded as it starts and ends. On
+/// failure the build is recorded as failed and the error returned.
+pub(crate) async fn snapshot_and_bundle(
+    context: &Context,
+    product: &Product,
+    destination: &Destination,
+    build: &mut Build,
+    concurrency: usize,
+    progress: &ProgressBar,
+) -> Result<(Snapshot, BundleOutcome), Error> {
     let store = &context.store;
     build.begin_stage("snapshot");
-    store.save_build(&build).await?;
+    store.save_build(build).await?;
 
-    let snapshot = match snapshot(&product, &context.runners, request.concurrency, progress).await {
+    let snapshot = match snapshot(product, &context.runners, concurrency, progress).await {
         Ok(snapshot) => snapshot,
         Err(error) => return fail(context, build, "snapshot", error.into()).await,
     };
@@ -115,15 +143,15 @@ pub async fn bundle_product(
         )),
     );
     build.begin_stage("bundle");
-    store.save_build(&build).await?;
+    store.save_build(build).await?;
 
     let tag = format!("build-{}", build.id);
     let outcome = match push_bundle(
         &snapshot,
         &context.runners.registry,
-        &destination,
+        destination,
         &tag,
-        request.concurrency,
+        concurrency,
     )
     .await
     {
@@ -140,25 +168,20 @@ pub async fn bundle_product(
         Status::Succeeded,
         Some(format!("{} bytes uploaded", outcome.uploaded_bytes)),
     );
-    build.finish(Status::Succeeded, None);
-    store.save_build(&build).await?;
-    Ok(Bundled {
-        build,
-        lock: snapshot.lock,
-        bundle: outcome,
-    })
+    store.save_build(build).await?;
+    Ok((snapshot, outcome))
 }
 
 /// Record `stage` and the build as failed with `error`, and return the error.
-async fn fail<T>(
+pub(crate) async fn fail<T>(
     context: &Context,
-    mut build: Build,
+    build: &mut Build,
     stage: &str,
     error: Error,
 ) -> Result<T, Error> {
     let message = error.to_string();
     build.end_stage(stage, Status::Failed, Some(message.clone()));
     build.finish(Status::Failed, Some(format!("{stage}: {message}")));
-    context.store.save_build(&build).await?;
+    context.store.save_build(build).await?;
     Err(error)
 }

@@ -1,8 +1,8 @@
 //! The report of a build: what a person reads about it, built from the stored build record
 //! (stages, component deploys, tests and their JUnit files) and what changed since the last
 //! green build of the product (commits from the git mirrors, chart and image digests from the
-//! locks). [`write_report`] keeps it in the build's folder in every format when the build
-//! ends; [`show_report`] prints one (`chorale report`).
+//! locks). [`write_report`] keeps it in the build's folder ([`build_dir`]) in every format
+//! when the build ends; [`show_report`] prints one (`chorale report`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ use jiff::Timestamp;
 pub use chorale_reports::{Format, Report};
 
 use crate::builds::{self, Build, Status, TestRun};
+use crate::clusters::build_dir;
 use crate::context::Context;
 use crate::diff::{ComponentDiff, diff};
 use crate::errors::Error;
@@ -29,11 +30,6 @@ const COMMITS_LISTED: usize = 50;
 
 /// The version shown for a build that has no candidate version (one that only bundles).
 const UNVERSIONED: &str = "unversioned";
-
-/// A build's folder: `STATE/builds/ID/`. Logs and JUnit files are kept there, and the report.
-pub fn build_dir(state_dir: &Path, build_id: &str) -> PathBuf {
-    state_dir.join("builds").join(build_id)
-}
 
 /// The name of a build's report file in `format`: `report.md`, `report.html`, `report.xml`
 /// (merged JUnit) or `report.json`.
@@ -58,7 +54,7 @@ pub struct ReportFiles {
 /// there is no earlier green build. A git remote that cannot be read leaves its commit list
 /// empty (and is logged); it does not fail the report.
 pub async fn build_report(context: &Context, build: &Build) -> Result<Report, Error> {
-    let dir = build_dir(&context.state_dir, &build.id);
+    let dir = build_dir(context, &build.id);
     let lock = match &build.lock_id {
         Some(id) => find_lock(context, id).await?,
         None => None,
@@ -106,7 +102,7 @@ pub async fn write_report(
 ) -> Result<ReportFiles, Error> {
     let report = build_report(context, build).await?;
     let templates = product.reporting.templates()?;
-    let dir = build_dir(&context.state_dir, &build.id);
+    let dir = build_dir(context, &build.id);
     let io = |path: &Path| {
         let path = path.to_owned();
         move |source| Error::Io { path, source }
@@ -137,7 +133,7 @@ pub async fn show_report(context: &Context, id: &str, format: Format) -> Result<
         .build(id)
         .await?
         .ok_or_else(|| Error::NoSuchBuild(id.to_owned()))?;
-    let path = build_dir(&context.state_dir, &build.id).join(file_name(format));
+    let path = build_dir(context, &build.id).join(file_name(format));
     match tokio::fs::read_to_string(&path).await {
         Ok(text) => Ok(text),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {

@@ -14,6 +14,7 @@ use sqlx::{AnyPool, Connection, Row};
 
 use crate::builds::{Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestRun};
 use crate::bundle::BundleOutcome;
+use crate::clusters::{ClusterRecord, ClusterState};
 use crate::errors::StoreError;
 use crate::lock::Lock;
 
@@ -354,6 +355,88 @@ impl Store {
             builds.push(self.with_details(build_from_row(row)?).await?);
         }
         Ok(builds)
+    }
+
+    /// Record a cluster (insert or replace).
+    pub async fn save_cluster(&self, record: &ClusterRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO clusters (name, build_id, provider, state, created_at, expires_at,
+                                   torn_down_at, last_error, document)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                 torn_down_at = excluded.torn_down_at, last_error = excluded.last_error,
+                 document = excluded.document",
+        )
+        .bind(&record.cluster.name)
+        .bind(record.build_id.as_deref())
+        .bind(record.cluster.provider.as_str())
+        .bind(record.state.as_str())
+        .bind(millis(record.cluster.created_at))
+        .bind(millis(record.cluster.expires_at))
+        .bind(record.torn_down_at.map(millis))
+        .bind(record.last_error.as_deref())
+        .bind(serde_json::to_string(&record.cluster).expect("a cluster serialises"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every build whose status is still `running`.
+    pub async fn running_builds(&self) -> Result<Vec<Build>, StoreError> {
+        let rows = sqlx::query(select_builds!("WHERE status = $1 ORDER BY created_at"))
+            .bind(Status::Running.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut builds = Vec::with_capacity(rows.len());
+        for row in &rows {
+            builds.push(self.with_details(build_from_row(row)?).await?);
+        }
+        Ok(builds)
+    }
+
+    /// Recorded clusters, newest first: only those in `state` if given.
+    pub async fn clusters(
+        &self,
+        state: Option<ClusterState>,
+    ) -> Result<Vec<ClusterRecord>, StoreError> {
+        macro_rules! select_clusters {
+            ($rest:literal) => {
+                concat!(
+                    "SELECT build_id, state, torn_down_at, last_error, document FROM clusters ",
+                    $rest
+                )
+            };
+        }
+        let rows = match state {
+            Some(state) => {
+                sqlx::query(select_clusters!(
+                    "WHERE state = $1 ORDER BY created_at DESC, name"
+                ))
+                .bind(state.as_str())
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(select_clusters!("ORDER BY created_at DESC, name"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let document: String = row.try_get("document")?;
+                Ok(ClusterRecord {
+                    cluster: serde_json::from_str(&document).map_err(|e| corrupt("cluster", &e))?,
+                    build_id: row.try_get("build_id")?,
+                    state: row
+                        .try_get::<String, _>("state")?
+                        .parse()
+                        .map_err(|e: String| corrupt("cluster state", &e))?,
+                    torn_down_at: optional_time(row, "torn_down_at")?,
+                    last_error: row.try_get("last_error")?,
+                })
+            })
+            .collect()
     }
 
     /// Fill in a build's stages, component deploys and tests.

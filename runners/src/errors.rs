@@ -1,6 +1,10 @@
 //! Errors of the runners, one enum per outside system, each variant a sentence a person can act on.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cluster::ProviderKind;
+use crate::helm::HelmOutput;
 
 /// What went wrong talking to a git remote or reading the local git cache.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -183,4 +187,266 @@ pub fn env_host(host: &str) -> String {
             }
         })
         .collect()
+}
+
+/// What went wrong creating, reaching or deleting a disposable cluster.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClusterError {
+    /// The name is not one of the providers.
+    #[error(
+        "unknown cluster provider `{given}`; expected one of {}",
+        provider_names()
+    )]
+    UnknownProvider {
+        /// What was given.
+        given: String,
+    },
+    /// The program the provider drives is not installed.
+    #[error(
+        "the {provider} cluster provider needs `{program}`, which is not installed or not on PATH; {hint}"
+    )]
+    MissingCli {
+        /// The provider.
+        provider: ProviderKind,
+        /// The program (a name looked up on PATH, or the configured path).
+        program: String,
+        /// How to install it.
+        hint: String,
+    },
+    /// An option the provider needs was not given.
+    #[error("the {provider} cluster provider needs {what}; {hint}")]
+    NotConfigured {
+        /// The provider.
+        provider: ProviderKind,
+        /// What is missing.
+        what: &'static str,
+        /// How to give it.
+        hint: &'static str,
+    },
+    /// A program could not be started.
+    #[error("cluster {name}: cannot run `{command}`: {message}")]
+    Spawn {
+        /// The cluster.
+        name: String,
+        /// The command line.
+        command: String,
+        /// The operating system's error.
+        message: String,
+    },
+    /// A program ran and failed.
+    #[error("cluster {name}: `{command}` failed ({status}){}", output_suffix(.output))]
+    CommandFailed {
+        /// The cluster.
+        name: String,
+        /// The command line.
+        command: String,
+        /// Its exit status.
+        status: String,
+        /// The end of its stderr (or stdout when stderr was empty).
+        output: String,
+    },
+    /// Something did not happen in time.
+    #[error("cluster {name}: {what} did not finish within {}s{}", timeout.as_secs(), log_suffix(.log.as_deref(), .tail))]
+    Timeout {
+        /// The cluster.
+        name: String,
+        /// What was waited for.
+        what: String,
+        /// How long.
+        timeout: Duration,
+        /// The log of the process waited for, if it has one.
+        log: Option<PathBuf>,
+        /// The end of that log.
+        tail: String,
+    },
+    /// kube-sim exited before it printed its ready line.
+    #[error("cluster {name}: kube-sim exited ({status}) before it was ready{}", log_suffix(Some(.log), .tail))]
+    SimExited {
+        /// The cluster.
+        name: String,
+        /// Its exit status.
+        status: String,
+        /// Its log.
+        log: PathBuf,
+        /// The end of its log.
+        tail: String,
+    },
+    /// A kube-sim process could not be stopped.
+    #[error("cluster {name}: cannot stop kube-sim (pid {pid}): {message}")]
+    Stop {
+        /// The cluster.
+        name: String,
+        /// The kube-sim process.
+        pid: u32,
+        /// What went wrong.
+        message: String,
+    },
+    /// A program printed something the provider cannot use.
+    #[error("cluster {name}: `{command}` {message}")]
+    UnexpectedOutput {
+        /// The cluster.
+        name: String,
+        /// The command line.
+        command: String,
+        /// What was wrong with its output.
+        message: String,
+    },
+    /// A kubeconfig could not be read, used or written.
+    #[error("kubeconfig {}: {message}", path.display())]
+    Kubeconfig {
+        /// The kubeconfig (or where it was looked for).
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// A call to the cluster's API failed.
+    #[error("cluster {name}: {source}")]
+    Kube {
+        /// The cluster.
+        name: String,
+        /// What failed.
+        source: KubeError,
+    },
+    /// A file or folder of the cluster could not be created, read or removed.
+    #[error("cluster {name}: cannot {action} {}: {message}", path.display())]
+    Io {
+        /// The cluster.
+        name: String,
+        /// What was being done, e.g. `create the folder`.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's error.
+        message: String,
+    },
+    /// A provider was asked to tear down a cluster another provider made.
+    #[error(
+        "cluster {name} was provisioned by the {found} provider; the {provider} provider cannot tear it down"
+    )]
+    WrongProvider {
+        /// The cluster.
+        name: String,
+        /// The provider that was asked.
+        provider: ProviderKind,
+        /// The provider whose handle the cluster carries.
+        found: ProviderKind,
+    },
+}
+
+impl ClusterError {
+    /// Whether the provider's program is not installed (the machine, not the cluster, needs
+    /// fixing).
+    pub fn is_missing_cli(&self) -> bool {
+        matches!(self, Self::MissingCli { .. })
+    }
+}
+
+fn provider_names() -> String {
+    ProviderKind::ALL.map(ProviderKind::as_str).join(", ")
+}
+
+fn output_suffix(output: &str) -> String {
+    if output.trim().is_empty() {
+        String::new()
+    } else {
+        format!(":\n{output}")
+    }
+}
+
+fn log_suffix(log: Option<&std::path::Path>, tail: &str) -> String {
+    match log {
+        Some(log) if tail.trim().is_empty() => format!("; its log is {}", log.display()),
+        Some(log) => format!("; its log {} ends with:\n{tail}", log.display()),
+        None => String::new(),
+    }
+}
+
+/// What went wrong running helm.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HelmError {
+    /// helm is not installed.
+    #[error(
+        "`{program}` is not installed or not on PATH; run infra/dev/install (it installs helm {}) or set CHORALE_HELM to the helm binary",
+        crate::helm::HELM_VERSION
+    )]
+    Missing {
+        /// What was looked for: `helm` or the value of `CHORALE_HELM`.
+        program: String,
+    },
+    /// helm could not be started.
+    #[error("cannot run `{command}`: {message}")]
+    Spawn {
+        /// The command line.
+        command: String,
+        /// The operating system's error.
+        message: String,
+    },
+    /// helm ran and failed; the output is kept whole so it can be recorded.
+    #[error("helm {what} failed ({}){}", exit_text(*.exit), output_suffix(&crate::process::output_tail(&output.stdout, &output.stderr)))]
+    Failed {
+        /// What helm was doing, e.g. `upgrade --install of release web in namespace demo`.
+        what: String,
+        /// Its exit code; `None` when a signal ended it.
+        exit: Option<i32>,
+        /// Everything it printed.
+        output: HelmOutput,
+    },
+}
+
+fn exit_text(exit: Option<i32>) -> String {
+    exit.map_or_else(
+        || String::from("killed by a signal"),
+        |code| format!("exit code {code}"),
+    )
+}
+
+/// What went wrong talking to a cluster's API.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KubeError {
+    /// The kubeconfig could not be read or does not describe a usable cluster.
+    #[error("kubeconfig {}: {message}", path.display())]
+    Kubeconfig {
+        /// The kubeconfig.
+        path: PathBuf,
+        /// What was wrong.
+        message: String,
+    },
+    /// An API call failed.
+    #[error("cannot {action} {object}: {message}")]
+    Api {
+        /// What was being done, e.g. `create`.
+        action: &'static str,
+        /// The object, e.g. `namespace chorale-x` or `Job demo/smoke`.
+        object: String,
+        /// The HTTP status the API server answered, when it answered.
+        status: Option<u16>,
+        /// What the API server (or the client) reported.
+        message: String,
+    },
+    /// The object given to create is not a Kubernetes object.
+    #[error("cannot create {object}: {message}")]
+    InvalidObject {
+        /// What could be read of it.
+        object: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An object disappeared while it was waited on.
+    #[error("{object} was deleted while waiting for it to {what}")]
+    Gone {
+        /// The object.
+        object: String,
+        /// What was waited for.
+        what: &'static str,
+    },
+    /// Waiting for something timed out.
+    #[error("{object} did not {what} within {}s", timeout.as_secs())]
+    Timeout {
+        /// The object.
+        object: String,
+        /// What was waited for, e.g. `go away`.
+        what: &'static str,
+        /// How long.
+        timeout: Duration,
+    },
 }

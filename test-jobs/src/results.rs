@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use chorale_probe::junit::{Failure, TestCase, TestSuite};
+pub use chorale_probe::junit::{Failure, TestCase, TestSuite};
 use serde_json::{Value, json};
 
 pub use chorale_probe::results::ResultFile;

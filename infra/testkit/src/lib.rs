@@ -8,6 +8,8 @@
 //! - [`ScratchImage`], [`MultiArchImage`] and [`probe_binary`]: images built `FROM scratch`
 //!   with buildah and pushed to a [`Registry`].
 //! - [`helm`]: the pinned helm 3.10.1.
+//! - [`SimCluster`] and [`kube_sim_binary`]: a kube-sim cluster (the stand-in Kubernetes of
+//!   `infra/kube-sim`) built from this workspace.
 //! - [`DemoProduct`]: the demo product of `product-manifests/demo`, published to fixtures.
 //! - [`webhook::Receiver`]: a chat-platform webhook receiver that checks signatures and
 //!   payloads as each platform documents them, and answers as a test scripts it.
@@ -24,6 +26,7 @@ mod git;
 mod git_https;
 mod helm;
 mod image;
+mod kube_sim;
 mod postgres;
 mod process;
 mod registry;
@@ -38,6 +41,7 @@ pub use git::{GitDaemon, GitRepo};
 pub use git_https::GitHttpsServer;
 pub use helm::{HELM_VERSION, helm};
 pub use image::{MultiArchImage, PROBE_PATH, PushedImage, ScratchImage, probe_binary};
+pub use kube_sim::{SimCluster, kube_sim_binary};
 pub use postgres::Postgres;
 pub use registry::Registry;
 

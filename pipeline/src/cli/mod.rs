@@ -14,11 +14,16 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use chorale_runners::ClusterError;
+use chorale_runners::cluster::{ProviderKind, ProviderOptions};
+
+use crate::clusters::ClusterRequest;
 use crate::context::Context;
 use crate::errors::{Error, exit};
 use crate::pipeline::{
     BundleRequest, DEFAULT_CONCURRENCY, SnapshotRequest, bundle_product, snapshot_product,
 };
+use crate::run::{DEFAULT_PARALLELISM, RunRequest, Verdict, run_product};
 
 /// Chorale: daily builds of products assembled from Helm-chart components.
 #[derive(Debug, Parser)]
@@ -114,6 +119,15 @@ enum Command {
         #[command(flatten)]
         output: OutputArg,
     },
+    /// A whole daily build: snapshot, bundle, provision a test cluster, deploy, test, tear
+    /// the cluster down. Exit 0 when the product passed, 4 when it failed, 5 when something
+    /// outside Chorale failed, 130 when interrupted.
+    Run(Box<RunArgs>),
+    /// Test clusters Chorale made.
+    Clusters {
+        #[command(subcommand)]
+        command: ClustersCommand,
+    },
     /// Recorded builds.
     Builds {
         #[command(subcommand)]
@@ -164,6 +178,79 @@ enum NotificationsCommand {
     },
 }
 
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The product manifest.
+    file: PathBuf,
+    /// Which provider makes the test cluster.
+    #[arg(long, default_value = "sim", value_parser = parse_provider)]
+    cluster: ProviderKind,
+    /// existing, vcluster: the host cluster's kubeconfig (default: $KUBECONFIG, ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// existing, vcluster: the kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
+    /// command: the command that creates a cluster and prints its kubeconfig path last.
+    #[arg(long)]
+    create_command: Option<String>,
+    /// command: the command that deletes the cluster.
+    #[arg(long)]
+    delete_command: Option<String>,
+    /// sim: the kube-sim binary (default: $CHORALE_KUBE_SIM, next to chorale, on PATH).
+    #[arg(long)]
+    kube_sim: Option<PathBuf>,
+    /// kind, k3d: the node image.
+    #[arg(long)]
+    node_image: Option<String>,
+    /// How long the cluster may live before `chorale clusters reap` deletes it.
+    #[arg(long, default_value = "2h", value_parser = parse_duration)]
+    cluster_ttl: Duration,
+    /// How long creating the cluster may take.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    provision_timeout: Duration,
+    /// HOST[:PORT]/REPOSITORY to push the bundle to (default: OCI layouts under STATE_DIR/oci).
+    #[arg(long)]
+    registry: Option<String>,
+    /// Requests in flight at most while resolving and pushing.
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY)]
+    concurrency: usize,
+    /// Components deployed at once at most.
+    #[arg(long, default_value_t = DEFAULT_PARALLELISM)]
+    parallelism: usize,
+    /// How long one component's helm install may take.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    deploy_timeout: Duration,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+fn parse_provider(text: &str) -> Result<ProviderKind, String> {
+    text.parse().map_err(|e: ClusterError| e.to_string())
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed: jiff::SignedDuration = text
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 5m or 2h"))?;
+    Duration::try_from(parsed).map_err(|_| format!("`{text}` is negative"))
+}
+
+#[derive(Debug, Subcommand)]
+enum ClustersCommand {
+    /// Every recorded cluster, newest first.
+    List {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+    /// Mark builds whose process died as interrupted; tear down clusters past their TTL or
+    /// whose build is over or gone.
+    Reap {
+        #[command(flatten)]
+        output: OutputArg,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 enum BuildsCommand {
     /// The newest builds first.
@@ -195,7 +282,7 @@ pub fn main() -> ExitCode {
         .build()
         .expect("the tokio runtime starts");
     let code = match runtime.block_on(run(cli)) {
-        Ok(()) => exit::SUCCESS,
+        Ok(code) => code,
         Err(Error::Manifest(errors)) => {
             for error in &errors.0 {
                 eprintln!("{error}");
@@ -258,8 +345,89 @@ fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).expect("output serialises")
 }
 
-async fn run(cli: Cli) -> Result<(), Error> {
+/// Resolves with the signal's name at the first SIGINT or SIGTERM.
+async fn interrupted() -> String {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT".to_owned(),
+        _ = terminate.recv() => "SIGTERM".to_owned(),
+    }
+}
+
+async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
+    let context = context(global).await?;
+    let request = RunRequest {
+        manifest: args.file,
+        registry: args.registry,
+        concurrency: args.concurrency,
+        cluster: ClusterRequest {
+            provider: args.cluster,
+            options: ProviderOptions {
+                kube_sim: args.kube_sim,
+                insecure_registries: global.insecure_registries.clone(),
+                kubeconfig: args.kubeconfig,
+                context: args.context,
+                create_command: args.create_command,
+                delete_command: args.delete_command,
+                node_image: args.node_image,
+                ..ProviderOptions::default()
+            },
+            ttl: args.cluster_ttl,
+            create_timeout: args.provision_timeout,
+        },
+        parallelism: args.parallelism,
+        deploy_timeout: args.deploy_timeout,
+        trigger: "cli".to_owned(),
+    };
+    let bar = progress("running");
+    let outcome = Box::pin(run_product(&context, &request, &bar, interrupted())).await;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    let bundle = match &outcome.build.bundle {
+        Some(b) => context.store.bundle(&b.repository, &b.digest).await?,
+        None => None,
+    };
+    print(&match args.output.output {
+        Output::Json => json(&outcome.build),
+        Output::Text => render::build(&outcome.build, bundle.as_ref()),
+    });
+    Ok(match outcome.verdict {
+        Verdict::Passed => exit::SUCCESS,
+        Verdict::ProductFailed => exit::TESTS_FAILED,
+    })
+}
+
+async fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
+        Command::Run(args) => return Box::pin(run_command(&cli.global, *args)).await,
+        Command::Clusters { command } => {
+            let context = context(&cli.global).await?;
+            match command {
+                ClustersCommand::List { output } => {
+                    let records = context.store.clusters(None).await?;
+                    print(&match output.output {
+                        Output::Json => json(&records),
+                        Output::Text => render::clusters(&records),
+                    });
+                }
+                ClustersCommand::Reap { output } => {
+                    let reaped = crate::clusters::reap(&context).await?;
+                    print(&match output.output {
+                        Output::Json => json(&reaped),
+                        Output::Text => render::reaped(&reaped),
+                    });
+                    if !reaped.failed.is_empty() {
+                        return Ok(exit::INFRASTRUCTURE);
+                    }
+                }
+            }
+        }
         Command::Validate { file } => {
             let product = crate::manifest::load_product(&file)?;
             print(&format!(
@@ -394,5 +562,5 @@ async fn run(cli: Cli) -> Result<(), Error> {
             });
         }
     }
-    Ok(())
+    Ok(exit::SUCCESS)
 }

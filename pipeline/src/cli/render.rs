@@ -6,6 +6,7 @@ use jiff::Timestamp;
 
 use crate::builds::Build;
 use crate::bundle::BundleOutcome;
+use crate::clusters::{ClusterRecord, Reaped};
 use crate::diff::LockDiff;
 use crate::lock::Lock;
 use crate::pipeline::Bundled;
@@ -136,21 +137,111 @@ pub fn build(build: &Build, bundle: Option<&BundleOutcome>) -> String {
     }
     out.push_str("stages:\n");
     for stage in &build.stages {
-        let took = match (stage.started_at, stage.finished_at) {
-            (Some(start), Some(end)) => format!(
-                "{:.1}s",
-                (end.as_millisecond() - start.as_millisecond()) as f64 / 1000.0
-            ),
-            _ => "-".to_owned(),
-        };
         let _ = writeln!(
             out,
             "  {:10} {:11} {:>8}  {}",
             stage.name,
             stage.status.as_str(),
-            took,
+            span(stage.started_at, stage.finished_at),
             stage.message.as_deref().unwrap_or("")
         );
+    }
+    if !build.components.is_empty() {
+        out.push_str("components:\n");
+        for deploy in &build.components {
+            let _ = writeln!(
+                out,
+                "  {:16} wave {:<2} {:11} {:>8}  {}",
+                deploy.component,
+                deploy.wave,
+                deploy.status.as_str(),
+                span(deploy.started_at, deploy.finished_at),
+                deploy
+                    .message
+                    .as_deref()
+                    .or(deploy.log.as_deref())
+                    .unwrap_or("")
+            );
+        }
+    }
+    if !build.tests.is_empty() {
+        out.push_str("tests:\n");
+        for test in &build.tests {
+            let status = if test.is_flaky() {
+                "flaky"
+            } else {
+                test.status.as_str()
+            };
+            let _ = writeln!(
+                out,
+                "  {:16} {:9} {:11} {:>8}  attempts {}  {}",
+                test.name,
+                match test.gate {
+                    chorale_test_jobs::Gate::Blocking => "blocking",
+                    chorale_test_jobs::Gate::Informing => "informing",
+                },
+                status,
+                span(test.started_at, test.finished_at),
+                test.attempts,
+                test.message.as_deref().unwrap_or("")
+            );
+        }
+    }
+    out
+}
+
+/// Seconds between two times, or `-`.
+fn span(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
+    match (start, end) {
+        (Some(start), Some(end)) => format!(
+            "{:.1}s",
+            (end.as_millisecond() - start.as_millisecond()) as f64 / 1000.0
+        ),
+        _ => "-".to_owned(),
+    }
+}
+
+/// Recorded clusters as a table.
+pub fn clusters(records: &[ClusterRecord]) -> String {
+    if records.is_empty() {
+        return "no clusters recorded\n".to_owned();
+    }
+    let mut out = format!(
+        "{:32}  {:9}  {:15}  {:20}  {:23}  ERROR\n",
+        "CLUSTER", "PROVIDER", "STATE", "BUILD", "EXPIRES"
+    );
+    for record in records {
+        let _ = writeln!(
+            out,
+            "{:32}  {:9}  {:15}  {:20}  {:23}  {}",
+            record.cluster.name,
+            record.cluster.provider.as_str(),
+            record.state.as_str(),
+            record.build_id.as_deref().unwrap_or("-"),
+            time(record.cluster.expires_at),
+            record.last_error.as_deref().unwrap_or("")
+        );
+    }
+    out
+}
+
+/// What a reap did.
+pub fn reaped(reaped: &Reaped) -> String {
+    let mut out = String::new();
+    for build in &reaped.interrupted {
+        let _ = writeln!(
+            out,
+            "build {build}: marked interrupted (its process is gone)"
+        );
+    }
+    for cluster in &reaped.torn_down {
+        let _ = writeln!(out, "cluster {cluster}: torn down");
+    }
+    for (cluster, error) in &reaped.failed {
+        let _ = writeln!(out, "cluster {cluster}: teardown failed: {error}");
+    }
+    if out.is_empty() {
+        out.push_str("nothing to reap\n");
     }
     out
 }

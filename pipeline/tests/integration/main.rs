@@ -1,6 +1,6 @@
 //! End-to-end tests of the pipeline against real servers started by the tests themselves:
-//! `docker-registry`, `git daemon`, PostgreSQL, helm, skopeo and chat webhook receivers. One binary, so the support
-//! code is compiled once.
+//! `docker-registry`, `git daemon`, PostgreSQL, helm, skopeo and chat webhook receivers. One
+//! binary, so the support code is compiled once.
 
 mod bundle;
 mod cli;
@@ -9,6 +9,7 @@ mod git_https;
 mod manifest;
 mod notify;
 mod report;
+mod run;
 mod snapshot;
 mod store;
 mod support;

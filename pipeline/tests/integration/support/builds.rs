@@ -55,7 +55,7 @@ impl Bench {
 
     /// A build's folder.
     pub fn build_dir(&self, id: &str) -> PathBuf {
-        chorale::report::build_dir(&self.context.state_dir, id)
+        chorale::clusters::build_dir(&self.context, id)
     }
 
     /// Write `contents` at `relative` in build `id`'s folder.

@@ -1,0 +1,170 @@
+//! The deploy stage: every component's chart from the bundle, installed with helm in
+//! dependency waves, the components of a wave in parallel up to a limit. A component whose
+//! dependency failed or was skipped is skipped; the others go on, so the report shows as much
+//! as can be known.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chorale_runners::HelmError;
+use chorale_runners::helm::{Helm, Release};
+use futures::StreamExt;
+use jiff::Timestamp;
+
+use crate::builds::{Build, ComponentDeploy, Status};
+use crate::bundle::FetchedBundle;
+use crate::context::Context;
+use crate::errors::Error;
+use crate::waves::deploy_waves;
+
+/// Where and how components are deployed.
+pub(super) struct Target<'a> {
+    /// helm, on the build's cluster.
+    pub helm: &'a Helm,
+    /// The namespace every release goes to.
+    pub namespace: &'a str,
+    /// The bundle's files.
+    pub bundle: &'a FetchedBundle,
+    /// Components deployed at once at most.
+    pub parallelism: usize,
+    /// One component's helm timeout.
+    pub timeout: Duration,
+    /// The build's folder (helm output goes to `deploy/COMPONENT.log`).
+    pub dir: &'a Path,
+}
+
+/// Deploy every component of the bundle, recording each one's status, timing and helm output
+/// in `build` (saved after every change). Returns whether every component deployed; errors
+/// only when the store or the build folder fails.
+pub(super) async fn deploy(
+    context: &Context,
+    build: &mut Build,
+    target: &Target<'_>,
+) -> Result<bool, Error> {
+    let lock = &target.bundle.lock;
+    let waves = deploy_waves(lock);
+    build.components = waves
+        .iter()
+        .enumerate()
+        .flat_map(|(wave, names)| {
+            names.iter().map(move |name| ComponentDeploy {
+                component: name.clone(),
+                wave: wave as u32,
+                status: Status::Pending,
+                started_at: None,
+                finished_at: None,
+                message: None,
+                log: None,
+            })
+        })
+        .collect();
+    context.store.save_build(build).await?;
+    let logs = target.dir.join("deploy");
+    std::fs::create_dir_all(&logs).map_err(|source| Error::Io {
+        path: logs.clone(),
+        source,
+    })?;
+
+    for wave in &waves {
+        let mut ready = Vec::new();
+        for name in wave {
+            let blocked: Vec<String> = lock
+                .component(name)
+                .map(|c| c.depends_on.clone())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|dependency| {
+                    build
+                        .components
+                        .iter()
+                        .any(|d| &d.component == dependency && d.status != Status::Succeeded)
+                })
+                .collect();
+            let deploy = component_mut(build, name);
+            if blocked.is_empty() {
+                deploy.status = Status::Running;
+                ready.push(name.clone());
+            } else {
+                deploy.status = Status::Skipped;
+                deploy.message = Some(format!(
+                    "not deployed: {} did not deploy",
+                    blocked.join(", ")
+                ));
+            }
+        }
+        context.store.save_build(build).await?;
+
+        let mut installs = futures::stream::iter(ready.into_iter().map(|name| {
+            let logs = &logs;
+            async move {
+                let started = Timestamp::now();
+                let files = &target.bundle.components[&name];
+                let release = Release {
+                    name: name.clone(),
+                    namespace: target.namespace.to_owned(),
+                    chart: files.chart.clone(),
+                    values: vec![files.values.clone()],
+                    timeout: target.timeout,
+                };
+                let outcome = target.helm.upgrade_install(&release).await;
+                let log = logs.join(format!("{name}.log"));
+                (name, started, outcome, log)
+            }
+        }))
+        .buffer_unordered(target.parallelism);
+        while let Some((name, started, outcome, log)) = installs.next().await {
+            let (status, message, output) = match outcome {
+                Ok(output) => (Status::Succeeded, None, Some(output)),
+                Err(HelmError::Failed { output, .. }) => {
+                    let message = helm_failure(&output.stderr);
+                    (Status::Failed, Some(message), Some(output))
+                }
+                Err(error) => (Status::Failed, Some(error.to_string()), None),
+            };
+            let relative = output.map(|output| {
+                let text = format!("$ {}\n{}\n{}", output.command, output.stdout, output.stderr);
+                std::fs::write(&log, text).map_err(|source| Error::Io {
+                    path: log.clone(),
+                    source,
+                })
+            });
+            let log_path = match relative {
+                Some(written) => {
+                    written?;
+                    Some(format!("deploy/{name}.log"))
+                }
+                None => None,
+            };
+            let deploy = component_mut(build, &name);
+            deploy.status = status;
+            deploy.started_at = Some(started);
+            deploy.finished_at = Some(Timestamp::now());
+            deploy.message = message;
+            deploy.log = log_path;
+            context.store.save_build(build).await?;
+        }
+    }
+    Ok(build
+        .components
+        .iter()
+        .all(|c| c.status == Status::Succeeded))
+}
+
+fn component_mut<'b>(build: &'b mut Build, name: &str) -> &'b mut ComponentDeploy {
+    build
+        .components
+        .iter_mut()
+        .find(|c| c.component == name)
+        .expect("every component of the lock has a deploy record")
+}
+
+/// The line of helm's stderr that says what went wrong (`Error: …`), else its last line.
+fn helm_failure(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines
+        .iter()
+        .rev()
+        .find(|l| l.starts_with("Error:"))
+        .or(lines.last())
+        .map_or_else(|| "helm failed".to_owned(), |l| (*l).trim().to_owned())
+}
