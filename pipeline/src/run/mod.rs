@@ -10,6 +10,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chorale_reports::Format;
 use chorale_runners::cluster::Cluster;
 use chorale_runners::helm::Helm;
 use chorale_runners::kube::Kube;
@@ -96,6 +97,11 @@ pub async fn run_product(
     for cluster in &reaped.torn_down {
         announce(progress, &format!("reaped cluster {cluster}"));
     }
+    // Deliveries a killed process left unsent go out alongside this run.
+    let resumed = tokio::spawn({
+        let context = context.clone();
+        async move { crate::notify::resume_pending(&context).await }
+    });
 
     let product = load_product(&request.manifest)?;
     let destination = destination(context, request.registry.as_deref())?;
@@ -129,8 +135,56 @@ pub async fn run_product(
         context.store.save_build(&build).await?;
         teardown_build_clusters(context, &build.id).await;
     }
+    if build.status.is_final() {
+        report_and_notify(context, &product, &build, progress).await;
+    }
+    let _ = resumed.await;
     let verdict = result?;
     Ok(RunOutcome { build, verdict })
+}
+
+/// Write the ended build's report into its folder and tell the product's notifiers. Neither
+/// can fail the build: a report that cannot be written is a warning, and deliveries record
+/// their own failures.
+async fn report_and_notify(
+    context: &Context,
+    product: &Product,
+    build: &Build,
+    progress: &ProgressBar,
+) {
+    let report = match crate::report::write_report(context, product, build).await {
+        Ok(files) => {
+            if let Some((_, html)) = files.files.iter().find(|(f, _)| *f == Format::Html) {
+                announce(progress, &format!("report   {}", html.display()));
+            }
+            files.report
+        }
+        Err(error) => {
+            tracing::warn!(%error, build = %build.id, "the report could not be written");
+            announce(progress, &format!("report   not written: {error}"));
+            match crate::report::build_report(context, build).await {
+                Ok(report) => report,
+                Err(_) => return,
+            }
+        }
+    };
+    let event = crate::notify::finished_event(build);
+    for delivery in crate::notify::notify(context, product, &report, event).await {
+        announce(
+            progress,
+            &format!(
+                "notify   {} ({}) {}: {}{}",
+                delivery.notifier,
+                delivery.channel.as_str(),
+                delivery.event.as_str(),
+                delivery.state.as_str(),
+                delivery
+                    .last_error
+                    .as_deref()
+                    .map_or_else(String::new, |e| format!(" ({e})"))
+            ),
+        );
+    }
 }
 
 /// Tear down every active cluster recorded for `build_id`, reporting failures as warnings (the

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chorale_testkit::webhook::{Platform, Receiver};
 use chorale_testkit::{DemoProduct, MultiArchImage, ScratchImage};
 use serde_json::Value;
 
@@ -173,9 +174,22 @@ fn read(build_dir: &Path, relative: &Value) -> String {
 }
 
 #[test]
-fn the_demo_product_deploys_in_waves_passes_its_tests_and_leaves_nothing() {
+fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing() {
     let demo = Demo::new();
-    let output = demo.run(&[]).output().unwrap();
+    // The team's chat hears of it: a Slack receiver that checks the payload's shape.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let slack = runtime.block_on(Receiver::start(Platform::Slack, Vec::new()));
+    demo.edit(|text| {
+        text.replace(
+            "  testPlan:\n",
+            "  notifications:\n    - name: team-chat\n      slack: { url: { env: DEMO_SLACK_URL } }\n  testPlan:\n",
+        )
+    });
+    let output = demo
+        .run(&[])
+        .env("DEMO_SLACK_URL", slack.url())
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
     for stage in [
@@ -270,6 +284,33 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_and_leaves_nothing() {
     };
     assert_eq!(logs("hooks").len(), 6);
     assert!(!logs("reachable").is_empty());
+
+    // The report is kept with the build and printed on demand; the chat got one message.
+    for file in ["report.md", "report.html", "report.xml", "report.json"] {
+        assert!(build_dir.join(file).is_file(), "{file} is written");
+    }
+    let id = build["id"].as_str().unwrap();
+    let report = chorale(&demo.world.state(), demo.world.dir.path())
+        .args(["report", id, "--format", "md"])
+        .output()
+        .unwrap();
+    let (markdown, _) = text(&report);
+    assert!(
+        markdown.starts_with(&format!("# demo {version}")),
+        "{markdown}"
+    );
+    assert!(markdown.contains("GREEN"), "{markdown}");
+    let received = slack.received();
+    assert_eq!(received.len(), 1, "one message");
+    assert_eq!(received[0].verdict, Ok(()), "a well-formed Slack message");
+    let deliveries = json(&demo.world, &["notifications", "list", id]);
+    assert_eq!(deliveries[0]["state"], "delivered", "{deliveries:#}");
+    assert!(
+        !std::fs::read_to_string(build_dir.join("report.json"))
+            .unwrap()
+            .contains(&slack.url()),
+        "the webhook URL (a secret) is in no report"
+    );
 
     assert_torn_down(&demo.world, &build);
 }
