@@ -99,12 +99,13 @@ fn own_cpu(pid: u32) -> Option<f64> {
 /// One `chorale run`: the build record, the wall time and chorale's own CPU seconds.
 fn run(state: &Path, manifest: &Path, args: &[&str]) -> (Value, f64, f64) {
     let started = Instant::now();
+    let log = state.with_extension("run.log");
     let mut child = chorale(state)
         .arg("run")
         .arg(manifest)
         .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let mut cpu = 0.0;
@@ -267,38 +268,57 @@ fn helm_loop(dir: &Path, bundle: &Path) -> f64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list") {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
         return;
     }
+    // `-- cluster`, `-- wide`, `-- demo`: only those parts (default: all).
+    let parts: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| ["cluster", "wide", "demo"].contains(a))
+        .collect();
+    let part = |name: &str| parts.is_empty() || parts.contains(&name);
     let registry = Registry::start().expect("docker-registry starts");
     let git = GitDaemon::start().expect("git daemon starts");
     let work = tempfile::tempdir().unwrap();
     let demo = DemoProduct::seed(&registry, &git, &work.path().join("demo")).unwrap();
     let state = work.path().join("state");
 
-    let (provision, teardown) = provision_teardown(work.path());
     println!("## chorale run (cargo bench -p chorale --bench run)\n");
     println!("| measurement | median |\n| --- | --- |");
-    println!("| sim provision (kube-sim ready, API answering) | {provision:.2} s |");
-    println!("| sim teardown (process, containers, network gone) | {teardown:.2} s |");
+    if part("cluster") {
+        let (provision, teardown) = provision_teardown(work.path());
+        println!("| sim provision (kube-sim ready, API answering) | {provision:.2} s |");
+        println!("| sim teardown (process, containers, network gone) | {teardown:.2} s |");
+    }
+    if part("wide") {
+        wide_deploys(work.path(), &state, &git, &registry);
+    }
+    if part("demo") {
+        demo_runs(&state, &demo);
+    }
+}
 
-    let wide = wide_product(work.path(), &git, &registry);
+/// Part 2: 20 independent components, chorale against a helm loop.
+fn wide_deploys(dir: &Path, state: &Path, git: &GitDaemon, registry: &Registry) {
+    let wide = wide_product(dir, git, registry);
     let mut parallel = Vec::new();
     let mut sequential = Vec::new();
     let mut bundle_dir = PathBuf::new();
     for _ in 0..RUNS {
-        let (build, _, _) = run(&state, &wide, &["--parallelism", "4"]);
+        let (build, _, _) = run(state, &wide, &["--parallelism", "4"]);
         parallel.push(stage_seconds(&build, "deploy"));
         bundle_dir = state
             .join("builds")
             .join(build["id"].as_str().unwrap())
             .join("bundle");
-        let (build, _, _) = run(&state, &wide, &["--parallelism", "1"]);
+        let (build, _, _) = run(state, &wide, &["--parallelism", "1"]);
         sequential.push(stage_seconds(&build, "deploy"));
     }
     let helm_loop = median(
         (0..RUNS)
-            .map(|_| helm_loop(work.path(), &bundle_dir))
+            .map(|_| helm_loop(dir, &bundle_dir))
             .collect(),
     );
     let parallel = median(parallel);
@@ -312,12 +332,15 @@ fn main() {
         "| ratio parallelism 4 / helm loop (target <= 0.5) | {:.2} |",
         parallel / helm_loop
     );
+}
 
+/// Part 3: the demo's full run, and Chorale's own share of it.
+fn demo_runs(state: &Path, demo: &DemoProduct) {
     let mut walls = Vec::new();
     let mut overheads = Vec::new();
     let mut cpus = Vec::new();
     for _ in 0..RUNS {
-        let (build, wall, cpu) = run(&state, &demo.manifest(), &[]);
+        let (build, wall, cpu) = run(state, &demo.manifest(), &[]);
         let (cluster, helm, tests) = external_seconds(&build);
         walls.push(wall);
         overheads.push((wall - cluster - helm - tests) / wall);
