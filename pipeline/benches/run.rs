@@ -117,11 +117,17 @@ fn run(state: &Path, manifest: &Path, args: &[&str]) -> (Value, f64, f64) {
         std::thread::sleep(Duration::from_millis(50));
     };
     let wall = started.elapsed().as_secs_f64();
-    assert!(
-        status.success(),
-        "chorale run {} failed",
-        manifest.display()
-    );
+    if !status.success() {
+        let kept = std::env::temp_dir().join("chorale-bench-failed-run");
+        let _ = std::fs::remove_dir_all(&kept);
+        let _ = Command::new("cp").arg("-r").arg(state).arg(&kept).status();
+        panic!(
+            "chorale run {} ended with {status} (state copied to {}):\n{}",
+            manifest.display(),
+            kept.display(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    }
     let builds = json(state, &["builds", "list", "--limit", "1"]);
     let id = builds[0]["id"].as_str().unwrap().to_owned();
     (
@@ -316,11 +322,7 @@ fn wide_deploys(dir: &Path, state: &Path, git: &GitDaemon, registry: &Registry) 
         let (build, _, _) = run(state, &wide, &["--parallelism", "1"]);
         sequential.push(stage_seconds(&build, "deploy"));
     }
-    let helm_loop = median(
-        (0..RUNS)
-            .map(|_| helm_loop(dir, &bundle_dir))
-            .collect(),
-    );
+    let helm_loop = median((0..RUNS).map(|_| helm_loop(dir, &bundle_dir)).collect());
     let parallel = median(parallel);
     let sequential = median(sequential);
     println!("| deploy {WIDE} independent components, helm loop one by one | {helm_loop:.2} s |");
