@@ -6,8 +6,9 @@
 //! `cargo bench -p chorale --bench snapshot_bundle [-- --skip-skopeo]`; prints a Markdown table
 //! for docs/performance.md.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chorale::bundle::{Destination, push_bundle};
 use chorale::pipeline::{BundleRequest, SnapshotRequest, bundle_product, snapshot_product};
-use chorale::snapshot::{ChartContent, snapshot};
+use chorale::snapshot::{ChartContent, Snapshot, snapshot};
 use chorale::{Context, manifest};
 use chorale_runners::digest::sha256;
 use chorale_runners::registry::{RegistryClient, RegistryOptions, parse_reference};
@@ -91,7 +92,7 @@ fn chart_files(repo: &chorale_testkit::GitRepo, path: &str, name: &str) {
     }
 }
 
-fn write_product(dir: &Path, git: &GitDaemon, host: &str) -> std::path::PathBuf {
+fn write_product(dir: &Path, git: &GitDaemon, host: &str) -> PathBuf {
     let mut yaml = String::from(
         "apiVersion: chorale.dev/v1alpha1\nkind: Product\nmetadata: { name: bench }\nspec:\n  versionLine: \"1.0\"\n  components:\n",
     );
@@ -139,6 +140,282 @@ async fn floor(host: &str) -> Duration {
         .buffer_unordered(images)
         .collect::<Vec<()>>()
         .await;
+    start.elapsed()
+}
+
+/// What the registry served over part of a run, read from its log: requests by kind (with the
+/// status) and the time the registry spent answering them; and the CPU time it used.
+struct Served {
+    log: PathBuf,
+    offset: u64,
+    cpu: Duration,
+    own_cpu: Duration,
+}
+
+impl Served {
+    fn from_now(registry: &Registry) -> Self {
+        let log = registry.log();
+        let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
+        Self {
+            offset,
+            cpu: registry_cpu(registry),
+            own_cpu: process_cpu(Path::new("/proc/self")),
+            log,
+        }
+    }
+
+    /// `(kind, count, registry time)` of every request since `from_now`, and the CPU used by
+    /// the registry and by this process.
+    fn since(&self, registry: &Registry) -> Phase {
+        let text = std::fs::read(&self.log).unwrap();
+        let text = String::from_utf8_lossy(&text[usize::try_from(self.offset).unwrap()..]);
+        let mut kinds: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
+        let mut connections = std::collections::HashSet::new();
+        for line in text
+            .lines()
+            .filter(|l| l.contains("msg=\"response completed"))
+        {
+            let field = |name: &str| {
+                let start = line.find(&format!(" {name}="))? + name.len() + 2;
+                let rest = &line[start..];
+                Some(match rest.strip_prefix('"') {
+                    Some(quoted) => &quoted[..quoted.find('"')?],
+                    None => rest.split(' ').next()?,
+                })
+            };
+            connections.extend(field("http.request.remoteaddr").map(str::to_owned));
+            let (Some(method), Some(uri), Some(status), Some(duration)) = (
+                field("http.request.method"),
+                field("http.request.uri"),
+                field("http.response.status"),
+                field("http.response.duration"),
+            ) else {
+                continue;
+            };
+            let what = if uri == "/v2/" {
+                "/v2/"
+            } else if uri.contains("/manifests/") {
+                "manifest"
+            } else if uri.contains("/blobs/uploads/") && uri.contains("mount=") {
+                "upload (mount)"
+            } else if uri.contains("/blobs/uploads/") {
+                "upload"
+            } else if uri.contains("/blobs/") {
+                "blob"
+            } else {
+                "other"
+            };
+            let entry = kinds
+                .entry(format!("{method} {what} {status}"))
+                .or_default();
+            entry.0 += 1;
+            entry.1 += parse_go_duration(duration);
+        }
+        Phase {
+            kinds: kinds.into_iter().map(|(k, (n, d))| (k, n, d)).collect(),
+            connections: connections.len(),
+            registry_cpu: registry_cpu(registry).saturating_sub(self.cpu),
+            own_cpu: process_cpu(Path::new("/proc/self")).saturating_sub(self.own_cpu),
+        }
+    }
+}
+
+/// What [`Served::since`] found.
+struct Phase {
+    kinds: Vec<(String, usize, Duration)>,
+    connections: usize,
+    registry_cpu: Duration,
+    own_cpu: Duration,
+}
+
+/// A Go duration as the registry logs it (`3.8ms`, `912.5µs`, `1.2s`).
+fn parse_go_duration(text: &str) -> Duration {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let value: f64 = text[..split].parse().unwrap_or(0.0);
+    Duration::from_secs_f64(
+        value
+            * match &text[split..] {
+                "s" => 1.0,
+                "ms" => 1e-3,
+                "µs" | "us" => 1e-6,
+                "ns" => 1e-9,
+                _ => 0.0,
+            },
+    )
+}
+
+/// CPU time (user + system) the registry process has used, from /proc.
+fn registry_cpu(registry: &Registry) -> Duration {
+    let config = registry.log().with_file_name("config.yml");
+    let config = config.to_string_lossy();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmdline).contains(config.as_ref()) {
+            return process_cpu(&entry.path());
+        }
+    }
+    Duration::ZERO
+}
+
+/// CPU time (user + system) of the process `/proc/PID` (or `/proc/self`).
+fn process_cpu(proc: &Path) -> Duration {
+    let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks of 10 ms.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+fn print_served(name: &str, phase: &Phase) {
+    let kinds = &phase.kinds;
+    let total: usize = kinds.iter().map(|(_, n, _)| n).sum();
+    let time: Duration = kinds.iter().map(|(_, _, d)| *d).sum();
+    println!(
+        "\n{name}: {total} requests on {} connections, registry time {} in all; CPU: registry {}, this process {}",
+        phase.connections,
+        seconds(time),
+        seconds(phase.registry_cpu),
+        seconds(phase.own_cpu),
+    );
+    println!("| request (method, kind, status) | count | mean registry time |");
+    println!("| --- | --- | --- |");
+    for (kind, n, d) in kinds {
+        println!(
+            "| {kind} | {n} | {:.1} ms |",
+            d.as_secs_f64() * 1e3 / *n as f64
+        );
+    }
+}
+
+/// One blob upload by a bare client, as a registry without single-request uploads needs it:
+/// `POST` for a session, `PUT` of the bytes; returns the digest.
+async fn upload(
+    client: &reqwest::Client,
+    limit: &Semaphore,
+    host: &str,
+    repo: &str,
+    data: Bytes,
+) -> String {
+    let digest = sha256(&data);
+    let _permit = limit.acquire().await.unwrap();
+    let session = client
+        .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 202);
+    let location = session.headers()["location"].to_str().unwrap().to_owned();
+    let done = client
+        .put(format!("{location}&digest={digest}"))
+        .header("Content-Type", "application/octet-stream")
+        .body(data)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 201);
+    digest
+}
+
+async fn put_manifest(
+    client: &reqwest::Client,
+    limit: &Semaphore,
+    url: String,
+    manifest: &serde_json::Value,
+) {
+    let _permit = limit.acquire().await.unwrap();
+    let response = client
+        .put(url)
+        .header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+        .body(serde_json::to_vec(manifest).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+fn descriptor(media_type: &str, digest: &str, data: &[u8]) -> serde_json::Value {
+    serde_json::json!({"mediaType": media_type, "digest": digest, "size": data.len()})
+}
+
+/// The push floor: the requests a bundle push of `snapshot` needs at the least — per chart a
+/// manifest `HEAD` (is it there?), its config and archive uploaded, its manifest, the archive
+/// mounted into the bundle repository and the values file uploaded; then the lock uploaded and
+/// the bundle manifest under two tags — sent by a bare HTTP client, at most `CONCURRENCY` in
+/// flight, to repositories under `base`.
+async fn push_floor(host: &str, base: &str, snapshot: &Snapshot) -> Duration {
+    const CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
+    const CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+    let client = reqwest::Client::new();
+    let limit = Semaphore::new(CONCURRENCY);
+    let (client, limit) = (&client, &limit);
+    let start = Instant::now();
+    let layers = futures::future::join_all(snapshot.charts.iter().map(|(component, content)| async move {
+        let ChartContent::Packaged(package) = content else {
+            unreachable!("the benchmark's charts come from git")
+        };
+        let repo = format!("{base}/charts/{}", package.name);
+        let manifest_url = format!("http://{host}/v2/{repo}/manifests/{}", package.tag());
+        let standalone = async {
+            {
+                let _permit = limit.acquire().await.unwrap();
+                let head = client.head(&manifest_url).send().await.unwrap();
+                assert_eq!(head.status(), 404);
+            }
+            let (config, archive) = futures::join!(
+                upload(client, limit, host, &repo, Bytes::from(package.config.clone())),
+                upload(client, limit, host, &repo, Bytes::from(package.archive.clone())),
+            );
+            let manifest = serde_json::json!({
+                "schemaVersion": 2,
+                "config": descriptor(CONFIG, &config, &package.config),
+                "layers": [descriptor(CHART, &archive, &package.archive)],
+            });
+            put_manifest(client, limit, manifest_url.clone(), &manifest).await;
+            let _permit = limit.acquire().await.unwrap();
+            let mount = client
+                .post(format!("http://{host}/v2/{base}/bundle/blobs/uploads/?mount={archive}&from={repo}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(mount.status(), 201);
+            descriptor(CHART, &archive, &package.archive)
+        };
+        let values = Bytes::from(
+            serde_saphyr::to_string(&snapshot.lock.component(component).unwrap().deploy_values())
+                .unwrap(),
+        );
+        let values_size = values.len();
+        let bundle = format!("{base}/bundle");
+        let (chart, values) =
+            futures::join!(standalone, upload(client, limit, host, &bundle, values));
+        [chart, serde_json::json!({"mediaType": "application/yaml", "digest": values, "size": values_size})]
+    }))
+    .await;
+    let lock = Bytes::from(serde_json::to_vec(&snapshot.lock).unwrap());
+    let lock_size = lock.len();
+    let config = upload(client, limit, host, &format!("{base}/bundle"), lock).await;
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "config": {"mediaType": "application/json", "digest": config, "size": lock_size},
+        "layers": layers.into_iter().flatten().collect::<Vec<_>>(),
+    });
+    for tag in ["build", "latest"] {
+        put_manifest(
+            client,
+            limit,
+            format!("http://{host}/v2/{base}/bundle/manifests/{tag}"),
+            &manifest,
+        )
+        .await;
+    }
     start.elapsed()
 }
 
@@ -214,29 +491,9 @@ async fn main() {
     let (warm, floor_time) = (median(warm), median(floors));
     let skopeo = (!skip_skopeo).then(|| skopeo_loop(&host));
 
-    // Bundle the 200 charts; then the same 200 charts with a `helm push` loop.
-    let registry_target = format!("{host}/chorale");
-    let bundle = BundleRequest {
-        manifest: product.clone(),
-        registry: Some(registry_target.clone()),
-        concurrency: CONCURRENCY,
-        trigger: "bench".to_owned(),
-    };
-    let start = Instant::now();
-    let first = bundle_product(&context, &bundle, &ProgressBar::hidden())
-        .await
-        .unwrap();
-    let bundle_time = start.elapsed();
-    let start = Instant::now();
-    let second = bundle_product(&context, &bundle, &ProgressBar::hidden())
-        .await
-        .unwrap();
-    let rebundle_time = start.elapsed();
-    assert_eq!(second.bundle.digest, first.bundle.digest);
-
-    let product = manifest::load_product(&product).unwrap();
-    let snapshot = snapshot(
-        &product,
+    // The packaged charts, for the `helm push` loop.
+    let charts = snapshot(
+        &manifest::load_product(&product).unwrap(),
         &context.runners,
         CONCURRENCY,
         &ProgressBar::hidden(),
@@ -245,47 +502,120 @@ async fn main() {
     .unwrap();
     let charts_dir = work.path().join("tgz");
     std::fs::create_dir_all(&charts_dir).unwrap();
-    for content in snapshot.charts.values() {
+    for content in charts.charts.values() {
         if let ChartContent::Packaged(package) = content {
             std::fs::write(charts_dir.join(package.file_name()), &package.archive).unwrap();
         }
     }
-    // The push phase alone (the same work as the helm loop: upload 200 charts), to a fresh
-    // repository path.
-    let destination = Destination::Registry {
-        client: context.runners.registry.clone(),
-        base: format!("{host}/push-only"),
-    };
-    let start = Instant::now();
-    let pushed = push_bundle(
-        &snapshot,
-        &context.runners.registry,
-        &destination,
-        "bench",
-        CONCURRENCY,
-    )
-    .await
-    .unwrap();
-    let push_time = start.elapsed();
-    assert_eq!(pushed.charts.len(), COMPONENTS);
     let helm = chorale_testkit::helm().unwrap();
     let helm_home = work.path().join("helm");
-    let start = Instant::now();
-    for entry in std::fs::read_dir(&charts_dir).unwrap() {
-        let status = Command::new(&helm)
-            .arg("push")
-            .arg(entry.unwrap().path())
-            .arg(format!("oci://{host}/helm-loop"))
-            .env("HELM_CACHE_HOME", helm_home.join("cache"))
-            .env("HELM_CONFIG_HOME", helm_home.join("config"))
-            .env("HELM_DATA_HOME", helm_home.join("data"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
+
+    // Each run, interleaved so that the machine's load weighs on all alike, to new
+    // repositories: the bundle command (snapshot + push), the same again (nothing to upload),
+    // the push alone (the same work as the helm loop plus the bundle), and the helm loop.
+    let mut runs: Vec<[Duration; 5]> = Vec::new();
+    let mut served: Vec<Phase> = Vec::new();
+    for run in 0..RUNS {
+        let bundle = BundleRequest {
+            manifest: product.clone(),
+            registry: Some(format!("{host}/bundle-{run}")),
+            concurrency: CONCURRENCY,
+            trigger: "bench".to_owned(),
+        };
+        let counting = Served::from_now(&registry);
+        let start = Instant::now();
+        let first = bundle_product(&context, &bundle, &ProgressBar::hidden())
+            .await
             .unwrap();
-        assert!(status.success());
+        let bundle_time = start.elapsed();
+        assert!(first.bundle.uploaded_bytes > 0);
+        let bundle_served = counting.since(&registry);
+
+        let counting = Served::from_now(&registry);
+        let start = Instant::now();
+        let second = bundle_product(&context, &bundle, &ProgressBar::hidden())
+            .await
+            .unwrap();
+        let rebundle_time = start.elapsed();
+        assert_eq!(second.bundle.digest, first.bundle.digest);
+        assert_eq!(
+            second.bundle.uploaded_bytes, 0,
+            "re-bundling uploads nothing"
+        );
+        let rebundle_served = counting.since(&registry);
+
+        let destination = Destination::Registry {
+            client: context.runners.registry.clone(),
+            base: format!("{host}/push-{run}"),
+        };
+        let counting = Served::from_now(&registry);
+        let start = Instant::now();
+        let pushed = push_bundle(
+            &charts,
+            &context.runners.registry,
+            &destination,
+            "bench",
+            CONCURRENCY,
+        )
+        .await
+        .unwrap();
+        let push_time = start.elapsed();
+        assert_eq!(pushed.charts.len(), COMPONENTS);
+        let push_served = counting.since(&registry);
+
+        let counting = Served::from_now(&registry);
+        let floor_time = push_floor(&host, &format!("floor-{run}"), &charts).await;
+        let floor_served = counting.since(&registry);
+
+        let counting = Served::from_now(&registry);
+        let start = Instant::now();
+        for entry in std::fs::read_dir(&charts_dir).unwrap() {
+            let status = Command::new(&helm)
+                .arg("push")
+                .arg(entry.unwrap().path())
+                .arg(format!("oci://{host}/helm-{run}"))
+                .env("HELM_CACHE_HOME", helm_home.join("cache"))
+                .env("HELM_CONFIG_HOME", helm_home.join("config"))
+                .env("HELM_DATA_HOME", helm_home.join("data"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let helm_time = start.elapsed();
+        let helm_served = counting.since(&registry);
+        eprintln!(
+            "run {run}: bundle {}, re-bundle {}, push {}, push floor {}, helm loop {}",
+            seconds(bundle_time),
+            seconds(rebundle_time),
+            seconds(push_time),
+            seconds(floor_time),
+            seconds(helm_time)
+        );
+        runs.push([bundle_time, rebundle_time, push_time, helm_time, floor_time]);
+        if run == 0 {
+            served = vec![
+                bundle_served,
+                rebundle_served,
+                push_served,
+                floor_served,
+                helm_served,
+            ];
+        }
     }
-    let helm_loop = start.elapsed();
+    let column = |i: usize| median(runs.iter().map(|r| r[i]).collect());
+    let (bundle_time, rebundle_time, push_time, helm_time, push_floor_time) =
+        (column(0), column(1), column(2), column(3), column(4));
+    // The median over the runs of `runs[a] / runs[b]`.
+    let ratio = |a: usize, b: usize| {
+        let mut ratios: Vec<f64> = runs
+            .iter()
+            .map(|r| r[a].as_secs_f64() / r[b].as_secs_f64())
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
 
     println!("| what | figure |");
     println!("| --- | --- |");
@@ -313,29 +643,51 @@ async fn main() {
         );
     }
     println!(
-        "| bundle 200 charts (snapshot + push, first time) | {} ({} bytes uploaded) |",
-        seconds(bundle_time),
-        first.bundle.uploaded_bytes
+        "| bundle command, 200 charts, new repositories (snapshot + push; median of {RUNS}) | {} |",
+        seconds(bundle_time)
     );
     println!(
-        "| re-bundle unchanged | {} ({} bytes uploaded) |",
-        seconds(rebundle_time),
-        second.bundle.uploaded_bytes
+        "| re-bundle unchanged (median of {RUNS}) | {} (0 bytes uploaded) |",
+        seconds(rebundle_time)
     );
     println!(
-        "| `helm push` loop, the same 200 charts | {} |",
-        seconds(helm_loop)
-    );
-    println!(
-        "| push phase alone: 200 charts + the bundle, to a new repository | {} |",
+        "| push alone: 200 charts + the bundle, new repositories (median of {RUNS}) | {} |",
         seconds(push_time)
     );
     println!(
-        "| helm loop / push phase | {:.1}x |",
-        helm_loop.as_secs_f64() / push_time.as_secs_f64()
+        "| push floor: the same requests, bare HTTP client, concurrency {CONCURRENCY} (median of {RUNS}) | {} |",
+        seconds(push_floor_time)
     );
     println!(
-        "| helm loop / whole bundle command | {:.1}x |",
-        helm_loop.as_secs_f64() / bundle_time.as_secs_f64()
+        "| push alone / push floor (median of the {RUNS} runs' ratios) | {:.2}x |",
+        ratio(2, 4)
     );
+    println!(
+        "| `helm push` loop, the same 200 charts, new repository (median of {RUNS}) | {} |",
+        seconds(helm_time)
+    );
+    println!(
+        "| helm loop / push alone (median of the {RUNS} runs' ratios) | {:.1}x |",
+        ratio(3, 2)
+    );
+    println!(
+        "| helm loop / bundle command (median of the {RUNS} runs' ratios) | {:.1}x |",
+        ratio(3, 0)
+    );
+    println!(
+        "| helm loop / push floor (median of the {RUNS} runs' ratios) | {:.1}x |",
+        ratio(3, 4)
+    );
+    for (name, phase) in [
+        "bundle command, first time",
+        "re-bundle unchanged",
+        "push alone",
+        "push floor",
+        "`helm push` loop",
+    ]
+    .iter()
+    .zip(&served)
+    {
+        print_served(name, phase);
+    }
 }

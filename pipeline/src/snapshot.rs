@@ -8,8 +8,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chorale_runners::RegistryError;
+use chorale_runners::git::{Folder, FolderAt};
 use chorale_runners::registry::parse_reference;
+use chorale_runners::{GitError, RegistryError};
 use chorale_test_jobs::PlannedTest;
 use futures::StreamExt;
 use indicatif::ProgressBar;
@@ -144,18 +145,18 @@ async fn resolve_charts(
     }
     let git = futures::stream::iter(by_remote)
         .map(|(remote, components)| async move {
-            let fetched = runners.git.fetch(remote).await;
+            let wanted = components.iter().map(|c| folder_at(c)).collect();
+            let read = match runners.git.fetch_folders(remote, wanted).await {
+                Ok(read) => read,
+                Err(error) => vec![Err(error); components.len()],
+            };
             let mut results = Vec::new();
-            for component in components {
-                let result = match &fetched {
-                    Ok(()) => resolve_git_chart(component, runners).await,
-                    Err(error) => Err(ComponentError::Git {
-                        component: component.name.clone(),
-                        source: error.clone(),
-                    }),
-                };
+            for (component, read) in components.into_iter().zip(read) {
+                results.push((
+                    component.name.clone(),
+                    package_git_chart(component, read).await,
+                ));
                 progress.inc(1);
-                results.push((component.name.clone(), result));
             }
             results
         })
@@ -174,7 +175,28 @@ async fn resolve_charts(
     futures::stream::select(git, oci).collect().await
 }
 
-async fn resolve_git_chart(component: &Component, runners: &Runners) -> ChartResult {
+/// The ref and folder of a git chart, to read from its remote's mirror.
+fn folder_at(component: &Component) -> FolderAt {
+    let ChartSource::Git {
+        reference,
+        chart_path,
+        ..
+    } = &component.chart
+    else {
+        unreachable!("called for git charts only")
+    };
+    FolderAt {
+        reference: reference.clone(),
+        path: chart_path.clone(),
+    }
+}
+
+/// Package the chart folder `read` from the git remote of `component` at the commit its ref
+/// resolved to.
+async fn package_git_chart(
+    component: &Component,
+    read: Result<(String, Folder), GitError>,
+) -> ChartResult {
     let ChartSource::Git {
         repository,
         reference,
@@ -183,20 +205,10 @@ async fn resolve_git_chart(component: &Component, runners: &Runners) -> ChartRes
     else {
         unreachable!("called for git charts only")
     };
-    let git_error = |source| ComponentError::Git {
+    let (commit, folder) = read.map_err(|source| ComponentError::Git {
         component: component.name.clone(),
         source,
-    };
-    let commit = runners
-        .git
-        .resolve(repository, reference)
-        .await
-        .map_err(git_error)?;
-    let folder = runners
-        .git
-        .read_folder(repository, &commit, chart_path)
-        .await
-        .map_err(git_error)?;
+    })?;
     let package = {
         let commit = commit.clone();
         tokio::task::spawn_blocking(move || chart::package(&folder, &commit))

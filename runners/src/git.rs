@@ -38,6 +38,16 @@ pub struct Folder {
     pub files: Vec<TreeFile>,
 }
 
+/// A folder to read from a mirror: the ref (or commit id) to resolve and the folder's path in
+/// that commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FolderAt {
+    /// A branch, a tag, a full ref name or a 40-hex commit id.
+    pub reference: String,
+    /// The folder, relative to the repository root.
+    pub path: String,
+}
+
 /// A commit as a person reads it in a change list.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitSummary {
@@ -131,6 +141,18 @@ impl GitRunner {
 
     /// Bring the mirror of `url` up to date with every branch and tag of the remote.
     pub async fn fetch(&self, url: &str) -> Result<(), GitError> {
+        self.fetch_folders(url, Vec::new()).await.map(drop)
+    }
+
+    /// [`fetch`](Self::fetch) the mirror of `url`, then read `wanted` from it with the mirror
+    /// opened once (opening a repository is most of the cost of a small read): for each, the
+    /// commit its reference resolves to and the folder at that commit, in the order asked.
+    /// `Err` when the fetch fails; a folder that cannot be read is an `Err` in its place.
+    pub async fn fetch_folders(
+        &self,
+        url: &str,
+        wanted: Vec<FolderAt>,
+    ) -> Result<Vec<Result<(String, Folder), GitError>>, GitError> {
         let _slot = self
             .fetches
             .acquire()
@@ -142,7 +164,15 @@ impl GitRunner {
             let lock = this.lock_for(&url);
             let _guard = lock.lock().expect("git lock poisoned");
             let repo = this.open_mirror(&url)?;
-            this.fetch_into(&repo, &url)
+            this.fetch_into(&repo, &url)?;
+            Ok(wanted
+                .iter()
+                .map(|folder| {
+                    let commit = resolve_in(&repo, &url, &folder.reference)?;
+                    let read = read_folder_in(&repo, &url, &commit, &folder.path)?;
+                    Ok((commit, read))
+                })
+                .collect())
         })
         .await
     }
@@ -152,7 +182,7 @@ impl GitRunner {
     pub async fn resolve(&self, url: &str, reference: &str) -> Result<String, GitError> {
         let this = self.clone();
         let (url, reference) = (url.to_owned(), reference.to_owned());
-        run_blocking(move || this.resolve_blocking(&url, &reference)).await
+        run_blocking(move || resolve_in(&this.open_mirror(&url)?, &url, &reference)).await
     }
 
     /// Read every file below `path` at `commit` of the mirror of `url` (resolve it first).
@@ -164,7 +194,7 @@ impl GitRunner {
     ) -> Result<Folder, GitError> {
         let this = self.clone();
         let (url, commit, path) = (url.to_owned(), commit.to_owned(), path.to_owned());
-        run_blocking(move || this.read_folder_blocking(&url, &commit, &path)).await
+        run_blocking(move || read_folder_in(&this.open_mirror(&url)?, &url, &commit, &path)).await
     }
 
     /// The commits reachable from `to` but not from `from`, newest first (at most `limit`).
@@ -234,7 +264,8 @@ impl GitRunner {
         options
             .remote_callbacks(callbacks)
             .download_tags(AutotagOption::None)
-            .prune(git2::FetchPrune::On);
+            .prune(git2::FetchPrune::On)
+            .update_fetchhead(false);
         let mut remote = repo
             .remote_anonymous(url)
             .map_err(|e| GitError::Unreachable {
@@ -264,108 +295,6 @@ impl GitRunner {
                     }
                 }
             })
-    }
-
-    fn resolve_blocking(&self, url: &str, reference: &str) -> Result<String, GitError> {
-        let repo = self.open_mirror(url)?;
-        let is_commit_id =
-            reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-        if is_commit_id {
-            return find_commit(&repo, url, reference).map(|c| c.id().to_string());
-        }
-        let candidates = [
-            format!("refs/remotes/origin/{reference}"),
-            format!("refs/tags/{reference}"),
-            reference.replacen("refs/heads/", "refs/remotes/origin/", 1),
-        ];
-        for name in &candidates {
-            if let Ok(r) = repo.find_reference(name)
-                && let Ok(commit) = r.peel_to_commit()
-            {
-                return Ok(commit.id().to_string());
-            }
-        }
-        Err(GitError::RefNotFound {
-            url: url.to_owned(),
-            reference: reference.to_owned(),
-            available: available_refs(&repo),
-        })
-    }
-
-    fn read_folder_blocking(
-        &self,
-        url: &str,
-        commit: &str,
-        path: &str,
-    ) -> Result<Folder, GitError> {
-        let repo = self.open_mirror(url)?;
-        let commit_obj = find_commit(&repo, url, commit)?;
-        let root = commit_obj.tree().map_err(|e| repo_error(url, &e))?;
-        let not_found = || GitError::PathNotFound {
-            url: url.to_owned(),
-            commit: commit.to_owned(),
-            path: path.to_owned(),
-        };
-        let trimmed = path.trim_matches('/');
-        let tree = if trimmed.is_empty() || trimmed == "." {
-            root
-        } else {
-            let entry = root.get_path(Path::new(trimmed)).map_err(|_| not_found())?;
-            if entry.kind() != Some(ObjectType::Tree) {
-                return Err(not_found());
-            }
-            repo.find_tree(entry.id())
-                .map_err(|e| repo_error(url, &e))?
-        };
-        let mut files = Vec::new();
-        let mut failure = None;
-        tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
-            let name = String::from_utf8_lossy(entry.name_bytes());
-            let rel = format!("{dir}{name}");
-            let mode = entry.filemode();
-            match entry.kind() {
-                Some(ObjectType::Tree) => git2::TreeWalkResult::Ok,
-                Some(ObjectType::Blob) if mode != 0o120_000 => {
-                    match repo.find_blob(entry.id()) {
-                        Ok(blob) => files.push(TreeFile {
-                            path: rel,
-                            executable: mode == 0o100_755,
-                            content: blob.content().to_vec(),
-                        }),
-                        Err(e) => failure = Some(repo_error(url, &e)),
-                    }
-                    git2::TreeWalkResult::Ok
-                }
-                _ => {
-                    failure = Some(GitError::UnsupportedEntry {
-                        url: url.to_owned(),
-                        commit: commit.to_owned(),
-                        path: format!("{trimmed}/{rel}"),
-                        what: if mode == 0o120_000 {
-                            "symbolic link"
-                        } else {
-                            "submodule"
-                        },
-                    });
-                    git2::TreeWalkResult::Abort
-                }
-            }
-        })
-        .or_else(|e| {
-            if failure.is_some() {
-                Ok(())
-            } else {
-                Err(repo_error(url, &e))
-            }
-        })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        files.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(Folder {
-            commit_time: commit_obj.time().seconds(),
-            files,
-        })
     }
 
     fn log_blocking(
@@ -443,6 +372,108 @@ fn repo_error(url: &str, error: &git2::Error) -> GitError {
         url: url.to_owned(),
         message: error.message().to_owned(),
     }
+}
+
+/// Resolve `reference` (a branch, a tag, a full ref name or a 40-hex commit id) to a commit id
+/// in `repo`, the mirror of `url`.
+fn resolve_in(repo: &Repository, url: &str, reference: &str) -> Result<String, GitError> {
+    let is_commit_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_commit_id {
+        return find_commit(repo, url, reference).map(|c| c.id().to_string());
+    }
+    let candidates = [
+        format!("refs/remotes/origin/{reference}"),
+        format!("refs/tags/{reference}"),
+        reference.replacen("refs/heads/", "refs/remotes/origin/", 1),
+    ];
+    for name in &candidates {
+        if let Ok(r) = repo.find_reference(name)
+            && let Ok(commit) = r.peel_to_commit()
+        {
+            return Ok(commit.id().to_string());
+        }
+    }
+    Err(GitError::RefNotFound {
+        url: url.to_owned(),
+        reference: reference.to_owned(),
+        available: available_refs(repo),
+    })
+}
+
+/// Every file below `path` at `commit` of `repo`, the mirror of `url`.
+fn read_folder_in(
+    repo: &Repository,
+    url: &str,
+    commit: &str,
+    path: &str,
+) -> Result<Folder, GitError> {
+    let commit_obj = find_commit(repo, url, commit)?;
+    let root = commit_obj.tree().map_err(|e| repo_error(url, &e))?;
+    let not_found = || GitError::PathNotFound {
+        url: url.to_owned(),
+        commit: commit.to_owned(),
+        path: path.to_owned(),
+    };
+    let trimmed = path.trim_matches('/');
+    let tree = if trimmed.is_empty() || trimmed == "." {
+        root
+    } else {
+        let entry = root.get_path(Path::new(trimmed)).map_err(|_| not_found())?;
+        if entry.kind() != Some(ObjectType::Tree) {
+            return Err(not_found());
+        }
+        repo.find_tree(entry.id())
+            .map_err(|e| repo_error(url, &e))?
+    };
+    let mut files = Vec::new();
+    let mut failure = None;
+    tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
+        let name = String::from_utf8_lossy(entry.name_bytes());
+        let rel = format!("{dir}{name}");
+        let mode = entry.filemode();
+        match entry.kind() {
+            Some(ObjectType::Tree) => git2::TreeWalkResult::Ok,
+            Some(ObjectType::Blob) if mode != 0o120_000 => {
+                match repo.find_blob(entry.id()) {
+                    Ok(blob) => files.push(TreeFile {
+                        path: rel,
+                        executable: mode == 0o100_755,
+                        content: blob.content().to_vec(),
+                    }),
+                    Err(e) => failure = Some(repo_error(url, &e)),
+                }
+                git2::TreeWalkResult::Ok
+            }
+            _ => {
+                failure = Some(GitError::UnsupportedEntry {
+                    url: url.to_owned(),
+                    commit: commit.to_owned(),
+                    path: format!("{trimmed}/{rel}"),
+                    what: if mode == 0o120_000 {
+                        "symbolic link"
+                    } else {
+                        "submodule"
+                    },
+                });
+                git2::TreeWalkResult::Abort
+            }
+        }
+    })
+    .or_else(|e| {
+        if failure.is_some() {
+            Ok(())
+        } else {
+            Err(repo_error(url, &e))
+        }
+    })?;
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Folder {
+        commit_time: commit_obj.time().seconds(),
+        files,
+    })
 }
 
 async fn run_blocking<T: Send + 'static>(

@@ -18,6 +18,7 @@ use chorale_runners::registry::{OciLayout, RegistryClient, parse_reference};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
 
 use crate::chart::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
 use crate::errors::Error;
@@ -121,29 +122,24 @@ impl Destination {
         OciLayout::open(root.join(name))
     }
 
-    /// Make sure blob `digest` is in repository `name`; returns the bytes uploaded.
+    /// Make sure blob `digest` is in repository `name`, linked from repository `from` (where it
+    /// was just pushed) when it can be; returns the bytes uploaded.
     async fn ensure_blob(
         &self,
         name: &str,
         digest: &str,
         data: &Bytes,
-        mount_from: Option<&str>,
+        from: Option<&str>,
     ) -> Result<u64, RegistryError> {
         match self {
             Self::Registry { client, base } => {
                 let repository = parse_reference(&format!("{base}/{name}"))?;
-                // A mount answers for a blob already there too: one request either way.
-                if let Some(from) = mount_from {
-                    let from = parse_reference(&format!("{base}/{from}"))?;
-                    if client.mount_blob(&repository, &from, digest).await? {
-                        return Ok(0);
-                    }
-                }
-                if client.has_blob(&repository, digest).await? {
-                    return Ok(0);
-                }
-                client.push_blob(&repository, digest, data.clone()).await?;
-                Ok(data.len() as u64)
+                let from = from
+                    .map(|from| parse_reference(&format!("{base}/{from}")))
+                    .transpose()?;
+                client
+                    .put_blob(&repository, digest, data.clone(), from.as_ref())
+                    .await
             }
             Self::Layout { root } => {
                 let layout = Self::layout(root, name)?;
@@ -204,7 +200,13 @@ impl Destination {
     }
 }
 
-/// Push `snapshot` to `destination` as a bundle tagged `build_tag` and `latest`.
+/// Push `snapshot` to `destination` as a bundle tagged `build_tag` and `latest`, with at most
+/// `concurrency` requests in flight.
+///
+/// Everything that does not wait for something else goes at once: per chart, the standalone
+/// chart (its two blobs, then its manifest) and the bundle's values file; once the standalone
+/// chart is in, its archive is linked into the bundle repository; beside them the bundle's lock
+/// and test plan. Only when all of that is stored are the bundle's tags written.
 pub async fn push_bundle(
     snapshot: &Snapshot,
     registry: &RegistryClient,
@@ -223,123 +225,49 @@ pub async fn push_bundle(
         .try_collect()
         .await
         .map_err(fail)?;
+    let bundle = BundleBlobs::new(snapshot, &charts);
+    let digest = sha256(&bundle.manifest);
+    let product = &lock.product;
+    let pusher = Pusher {
+        destination,
+        product,
+        limit: Semaphore::new(concurrency.max(1)),
+    };
 
-    // Every chart on its own, as Helm would push it.
-    let pushed: Vec<(PushedChart, u64)> = futures::stream::iter(&charts)
-        .map(|chart| async move {
-            let repo = format!("charts/{}", chart.name);
-            let mut uploaded = 0;
-            let digest = sha256(&chart.manifest);
-            if !destination.has_manifest(&repo, &chart.tag, &digest).await? {
-                for blob in [&chart.config, &chart.archive] {
-                    uploaded += destination
-                        .ensure_blob(&repo, &sha256(blob), blob, None)
-                        .await?;
-                }
-                destination
-                    .put_manifest(&repo, &chart.tag, OCI_MANIFEST_MEDIA_TYPE, &chart.manifest)
-                    .await?;
-            }
-            Ok::<_, RegistryError>((
-                PushedChart {
-                    component: chart.component.clone(),
-                    reference: destination.reference(&repo, &chart.tag),
-                    digest,
-                },
-                uploaded,
-            ))
-        })
-        .buffer_unordered(concurrency.max(1))
-        .try_collect()
+    // A bundle already stored by digest has every blob: only the standalone charts are checked
+    // and the tags written.
+    let stored = pusher
+        .request(destination.has_manifest(product, &format!("@{digest}"), &digest))
         .await
         .map_err(fail)?;
-    let mut uploaded_bytes: u64 = pushed.iter().map(|(_, n)| n).sum();
+    let charts_pushed = futures::future::try_join_all(
+        charts
+            .iter()
+            .zip(&bundle.values)
+            .map(|(chart, values)| pusher.chart(chart, (!stored).then_some(values))),
+    );
+    let own_blobs: &[&Bytes] = if stored {
+        &[]
+    } else {
+        &[&bundle.config, &bundle.tests]
+    };
+    let own_blobs = futures::future::try_join_all(own_blobs.iter().map(|blob| async {
+        let digest = sha256(blob);
+        pusher
+            .request(destination.ensure_blob(product, &digest, blob, None))
+            .await
+    }));
+    let (pushed, own) = futures::future::try_join(charts_pushed, own_blobs)
+        .await
+        .map_err(fail)?;
+    let uploaded_bytes = pushed.iter().map(|(_, n)| n).sum::<u64>() + own.iter().sum::<u64>();
     let mut charts_out: Vec<PushedChart> = pushed.into_iter().map(|(c, _)| c).collect();
     charts_out.sort_by(|a, b| a.component.cmp(&b.component));
 
-    // The bundle's blobs: the lock, then per component its chart and values file.
-    let product = &lock.product;
-    let config = Bytes::from(serde_json::to_vec(lock).expect("a lock serialises"));
-    let tests = Bytes::from(serde_json::to_vec(&snapshot.tests).expect("tests serialise"));
-    let mut layers = vec![json!({
-        "mediaType": TESTS_MEDIA_TYPE,
-        "digest": sha256(&tests),
-        "size": tests.len(),
-        "annotations": { TITLE_ANNOTATION: "tests.json" },
-    })];
-    let mut blobs: Vec<(Bytes, Option<String>)> = vec![(config.clone(), None), (tests, None)];
-    for chart in &charts {
-        let component = lock
-            .component(&chart.component)
-            .expect("every chart belongs to a locked component");
-        let values = Bytes::from(
-            serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
-        );
-        layers.push(json!({
-            "mediaType": HELM_CHART_MEDIA_TYPE,
-            "digest": sha256(&chart.archive),
-            "size": chart.archive.len(),
-            "annotations": {
-                COMPONENT_ANNOTATION: chart.component,
-                TITLE_ANNOTATION: format!("{}-{}.tgz", chart.name, chart.tag.replace('_', "+")),
-            },
-        }));
-        layers.push(json!({
-            "mediaType": VALUES_MEDIA_TYPE,
-            "digest": sha256(&values),
-            "size": values.len(),
-            "annotations": {
-                COMPONENT_ANNOTATION: chart.component,
-                TITLE_ANNOTATION: format!("{}.values.yaml", chart.component),
-            },
-        }));
-        blobs.push((
-            chart.archive.clone(),
-            Some(format!("charts/{}", chart.name)),
-        ));
-        blobs.push((values, None));
-    }
-    let manifest = Bytes::from(
-        serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST_MEDIA_TYPE,
-            "artifactType": BUNDLE_ARTIFACT_TYPE,
-            "config": {
-                "mediaType": LOCK_MEDIA_TYPE,
-                "digest": sha256(&config),
-                "size": config.len(),
-            },
-            "layers": layers,
-            "annotations": {
-                "dev.chorale.product": product,
-                "dev.chorale.lock": lock.id,
-            },
-        }))
-        .expect("a manifest serialises"),
-    );
-    let digest = sha256(&manifest);
-    // A bundle already stored by digest has every blob: only the tags are left to write.
-    if !destination
-        .has_manifest(product, &format!("@{digest}"), &digest)
-        .await
-        .map_err(fail)?
-    {
-        let bundle_uploads: Vec<u64> = futures::stream::iter(&blobs)
-            .map(|(data, mount_from)| async move {
-                destination
-                    .ensure_blob(product, &sha256(data), data, mount_from.as_deref())
-                    .await
-            })
-            .buffer_unordered(concurrency.max(1))
-            .try_collect()
-            .await
-            .map_err(fail)?;
-        uploaded_bytes += bundle_uploads.iter().sum::<u64>();
-    }
     let tags = vec![build_tag.to_owned(), "latest".to_owned()];
     for tag in &tags {
         destination
-            .put_manifest(product, tag, OCI_MANIFEST_MEDIA_TYPE, &manifest)
+            .put_manifest(product, tag, OCI_MANIFEST_MEDIA_TYPE, &bundle.manifest)
             .await
             .map_err(fail)?;
     }
@@ -352,6 +280,188 @@ pub async fn push_bundle(
         charts: charts_out,
         uploaded_bytes,
     })
+}
+
+/// The bundle's own blobs and its manifest: the lock as config, the test plan, then per chart
+/// (in the order of `charts`) its archive and its component's values file.
+struct BundleBlobs {
+    config: Bytes,
+    tests: Bytes,
+    /// The values file of each chart's component, in the order of the charts.
+    values: Vec<Bytes>,
+    manifest: Bytes,
+}
+
+impl BundleBlobs {
+    fn new(snapshot: &Snapshot, charts: &[ChartBlobs]) -> Self {
+        let lock = &snapshot.lock;
+        let config = Bytes::from(serde_json::to_vec(lock).expect("a lock serialises"));
+        let tests = Bytes::from(serde_json::to_vec(&snapshot.tests).expect("tests serialise"));
+        let mut layers = vec![json!({
+            "mediaType": TESTS_MEDIA_TYPE,
+            "digest": sha256(&tests),
+            "size": tests.len(),
+            "annotations": { TITLE_ANNOTATION: "tests.json" },
+        })];
+        let mut values = Vec::with_capacity(charts.len());
+        for chart in charts {
+            let component = lock
+                .component(&chart.component)
+                .expect("every chart belongs to a locked component");
+            let file = Bytes::from(
+                serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
+            );
+            layers.push(json!({
+                "mediaType": HELM_CHART_MEDIA_TYPE,
+                "digest": sha256(&chart.archive),
+                "size": chart.archive.len(),
+                "annotations": {
+                    COMPONENT_ANNOTATION: chart.component,
+                    TITLE_ANNOTATION: format!("{}-{}.tgz", chart.name, chart.tag.replace('_', "+")),
+                },
+            }));
+            layers.push(json!({
+                "mediaType": VALUES_MEDIA_TYPE,
+                "digest": sha256(&file),
+                "size": file.len(),
+                "annotations": {
+                    COMPONENT_ANNOTATION: chart.component,
+                    TITLE_ANNOTATION: format!("{}.values.yaml", chart.component),
+                },
+            }));
+            values.push(file);
+        }
+        let manifest = Bytes::from(
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST_MEDIA_TYPE,
+                "artifactType": BUNDLE_ARTIFACT_TYPE,
+                "config": {
+                    "mediaType": LOCK_MEDIA_TYPE,
+                    "digest": sha256(&config),
+                    "size": config.len(),
+                },
+                "layers": layers,
+                "annotations": {
+                    "dev.chorale.product": lock.product,
+                    "dev.chorale.lock": lock.id,
+                },
+            }))
+            .expect("a manifest serialises"),
+        );
+        Self {
+            config,
+            tests,
+            values,
+            manifest,
+        }
+    }
+}
+
+/// Pushes to one destination with at most a fixed number of requests in flight.
+struct Pusher<'a> {
+    destination: &'a Destination,
+    /// The bundle's repository.
+    product: &'a str,
+    limit: Semaphore,
+}
+
+impl Pusher<'_> {
+    /// Run one request once fewer than the limit are in flight. (A registry request's future
+    /// is large: it lives on the heap, so that the many waiting stay small.)
+    fn request<'f, T>(
+        &'f self,
+        request: impl Future<Output = T> + 'f,
+    ) -> impl Future<Output = T> + 'f {
+        let request = Box::pin(request);
+        async move {
+            let _permit = self
+                .limit
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            request.await
+        }
+    }
+
+    /// Push `chart` on its own unless it is there already, and — given its component's
+    /// `values` file, when the bundle is not stored yet — put its archive and `values` into the
+    /// bundle repository. Returns where the chart is and the bytes uploaded.
+    async fn chart(
+        &self,
+        chart: &ChartBlobs,
+        values: Option<&Bytes>,
+    ) -> Result<(PushedChart, u64), RegistryError> {
+        let destination = self.destination;
+        let repo = format!("charts/{}", chart.name);
+        let digest = sha256(&chart.manifest);
+        let standalone = async {
+            let mut uploaded = 0;
+            if !self
+                .request(destination.has_manifest(&repo, &chart.tag, &digest))
+                .await?
+            {
+                let (config, archive) = futures::future::try_join(
+                    self.request(destination.ensure_blob(
+                        &repo,
+                        &sha256(&chart.config),
+                        &chart.config,
+                        None,
+                    )),
+                    self.request(destination.ensure_blob(
+                        &repo,
+                        &sha256(&chart.archive),
+                        &chart.archive,
+                        None,
+                    )),
+                )
+                .await?;
+                uploaded += config + archive;
+                self.request(destination.put_manifest(
+                    &repo,
+                    &chart.tag,
+                    OCI_MANIFEST_MEDIA_TYPE,
+                    &chart.manifest,
+                ))
+                .await?;
+            }
+            if values.is_some() {
+                // Linked from the chart's repository, where it now is.
+                uploaded += self
+                    .request(destination.ensure_blob(
+                        self.product,
+                        &sha256(&chart.archive),
+                        &chart.archive,
+                        Some(&repo),
+                    ))
+                    .await?;
+            }
+            Ok::<_, RegistryError>(uploaded)
+        };
+        let values = async {
+            match values {
+                Some(values) => {
+                    self.request(destination.ensure_blob(
+                        self.product,
+                        &sha256(values),
+                        values,
+                        None,
+                    ))
+                    .await
+                }
+                None => Ok(0),
+            }
+        };
+        let (standalone, values) = futures::future::try_join(standalone, values).await?;
+        Ok((
+            PushedChart {
+                component: chart.component.clone(),
+                reference: destination.reference(&repo, &chart.tag),
+                digest,
+            },
+            standalone + values,
+        ))
+    }
 }
 
 /// The blobs and manifest of one chart: packaged from git, or copied as stored in a registry.

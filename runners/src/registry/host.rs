@@ -5,14 +5,16 @@
 //! a registry without authentication, it asks `/v2/` for a challenge before every request,
 //! which doubles the requests of a snapshot or a bundle. For an *open* registry — no
 //! credentials configured, and `/v2/` answers an anonymous client with 200, checked once —
-//! Chorale therefore (1) reads manifest digests with one `HEAD` each, and (2) writes through a
-//! second client that never has credentials stored, so its requests go out as they are.
-//! Anything unexpected on the digest shortcut (an error status, no digest header, a mismatch)
-//! returns `None`, and the caller takes the full `oci-client` path, which reports errors
-//! properly.
+//! Chorale therefore (1) reads manifest digests with one `HEAD` each, (2) stores a blob with one
+//! request when it is already there and two when it is not (see
+//! [`HostClient::mount_or_upload`]), and (3) writes through a second client that never has
+//! credentials stored, so its requests go out as they are. Anything unexpected on a shortcut
+//! (an error status, a missing header, a mismatch) returns `None`, and the caller takes the
+//! full `oci-client` path, which retries and reports errors properly.
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -142,5 +144,65 @@ impl HostClient {
             .to_owned();
         let consistent = reference.digest().is_none_or(|asked| asked == digest);
         (digest.starts_with("sha256:") && consistent).then_some(Ok(digest))
+    }
+
+    /// Make sure repository `repository` holds blob `digest` (`data`), for an open registry, in
+    /// one request when the blob is there and two when it is not:
+    /// `POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=FROM` links the blob from repository
+    /// `from` (201 Created; `from` may be `repository` itself, which then answers "already
+    /// there") or, when `from` does not hold it, opens an upload session (202 Accepted, as the
+    /// OCI distribution spec says a registry that cannot mount must), which one `PUT` of the
+    /// bytes completes. (The spec's single-`POST` upload would save that request, but
+    /// `docker-registry` 2.8 ignores its body and answers 202.)
+    ///
+    /// `Some(bytes uploaded)`, or `None` to use the full client: not an open registry, or any
+    /// other answer (a failed `PUT` leaves an upload session the registry purges).
+    pub(super) async fn mount_or_upload(
+        &self,
+        repository: &Reference,
+        from: &str,
+        digest: &str,
+        data: &Bytes,
+    ) -> Option<u64> {
+        if !self.is_open().await {
+            return None;
+        }
+        let base = url::Url::parse(&self.base).ok()?;
+        let mut start = base
+            .join(&format!("/v2/{}/blobs/uploads/", repository.repository()))
+            .ok()?;
+        start
+            .query_pairs_mut()
+            .append_pair("mount", digest)
+            .append_pair("from", from);
+        let response = self
+            .http
+            .post(start)
+            .header(reqwest::header::CONTENT_LENGTH, 0)
+            .send()
+            .await
+            .ok()?;
+        match response.status() {
+            reqwest::StatusCode::CREATED => return Some(0),
+            reqwest::StatusCode::ACCEPTED => {}
+            _ => return None,
+        }
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)?
+            .to_str()
+            .ok()?;
+        // The location may be relative to the registry.
+        let mut upload = base.join(location).ok()?;
+        upload.query_pairs_mut().append_pair("digest", digest);
+        let response = self
+            .http
+            .put(upload)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(data.clone())
+            .send()
+            .await
+            .ok()?;
+        (response.status() == reqwest::StatusCode::CREATED).then_some(data.len() as u64)
     }
 }

@@ -315,6 +315,41 @@ impl RegistryClient {
         }
     }
 
+    /// Make sure the repository of `repository` holds the blob `digest` (`data`), uploading it
+    /// only when it is not there; `from` names another repository of the same registry that
+    /// may hold it (where it was just pushed), to link it from without uploading. Returns the
+    /// bytes uploaded: 0 when the blob was there or was linked.
+    ///
+    /// An open registry takes one request when the blob is there or in `from` and two when it
+    /// is not; otherwise it is a mount (with `from`), a check and an upload, as needed.
+    pub async fn put_blob(
+        &self,
+        repository: &Reference,
+        digest: &str,
+        data: Bytes,
+        from: Option<&Reference>,
+    ) -> Result<u64, RegistryError> {
+        let host = self.host(repository.resolve_registry())?;
+        let source = from.unwrap_or(repository).repository();
+        if let Some(uploaded) = host
+            .mount_or_upload(repository, source, digest, &data)
+            .await
+        {
+            return Ok(uploaded);
+        }
+        if let Some(from) = from
+            && self.mount_blob(repository, from, digest).await?
+        {
+            return Ok(0);
+        }
+        if self.has_blob(repository, digest).await? {
+            return Ok(0);
+        }
+        let size = data.len() as u64;
+        self.push_blob(repository, digest, data).await?;
+        Ok(size)
+    }
+
     /// Store a manifest under `reference` (a tag or its digest); returns its digest.
     pub async fn push_manifest(
         &self,
