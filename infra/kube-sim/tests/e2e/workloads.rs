@@ -103,7 +103,9 @@ fn statefulsets_get_stable_names_claims_and_dns_and_daemonsets_roll_out() {
         assert_eq!(pod["spec"]["hostname"], format!("db-{index}"));
     }
     // `db-1.db` resolves through the pod's DNS search path to the pod behind the headless Service.
-    sim.wait("pod", "lookup", "default", Duration::from_mins(1), |p| {
+    // The lookup races db-1's ordered start, so it may fail and back off (10 s, 20 s, 40 s …)
+    // before it succeeds: the wait allows for several back-offs on a loaded machine.
+    sim.wait("pod", "lookup", "default", Duration::from_mins(4), |p| {
         p["status"]["phase"] == "Succeeded"
     });
     let logs = sim.kubectl_ok(&["logs", "lookup"]);
