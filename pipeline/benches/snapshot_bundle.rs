@@ -1,9 +1,15 @@
 //! Snapshot and bundle at scale: a synthetic product of 200 components, 1,000 images and 100
-//! git repositories on a local registry and git daemon (started here), measured against
-//! the floor (the same 1,000 manifest requests from a minimal concurrent HTTP client), a
-//! sequential `skopeo inspect` loop and a `helm push` loop.
+//! git repositories on a local registry and git daemon (started here).
 //!
-//! `cargo bench -p chorale --bench snapshot_bundle [-- --skip-skopeo]`; prints a Markdown table
+//! The snapshot is measured against its floor (the same 1,000 manifest requests from a bare
+//! concurrent HTTP client) and a sequential `skopeo inspect` loop; the bundle against a `helm
+//! push` loop of the same 200 charts and against its own floor (the requests a bundle push
+//! needs at the least, from a bare client). Bundle runs are interleaved with the helm loop so
+//! that the machine's load weighs on both alike, and each goes to new repositories. The
+//! registry's log gives the requests of each phase by kind, and /proc the CPU time the
+//! registry and this process used.
+//!
+//! `cargo bench -p chorale --bench snapshot_bundle [-- --skip-skopeo]`; prints Markdown tables
 //! for docs/performance.md.
 
 use std::collections::BTreeMap;
@@ -36,6 +42,15 @@ const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, applic
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// The median of `a / b` over the pairs.
+fn median_ratio(pairs: impl Iterator<Item = (Duration, Duration)>) -> f64 {
+    let mut ratios: Vec<f64> = pairs
+        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 fn seconds(d: Duration) -> String {
@@ -477,19 +492,29 @@ async fn main() {
         .unwrap();
     let cold = start.elapsed();
     assert_eq!(lock.components.len(), COMPONENTS);
-    let mut warm = Vec::new();
-    let mut floors = Vec::new();
+    // Warm runs, each followed by the floor and (unless skipped) the skopeo loop, so that each
+    // ratio compares figures taken under the same load.
+    let mut snapshot_runs: Vec<(Duration, Duration, Option<Duration>)> = Vec::new();
     for _ in 0..RUNS {
         let start = Instant::now();
         let again = snapshot_product(&context, &request, &ProgressBar::hidden())
             .await
             .unwrap();
-        warm.push(start.elapsed());
+        let warm = start.elapsed();
         assert_eq!(again.id, lock.id);
-        floors.push(floor(&host).await);
+        let floor_time = floor(&host).await;
+        let skopeo = (!skip_skopeo).then(|| skopeo_loop(&host));
+        snapshot_runs.push((warm, floor_time, skopeo));
     }
-    let (warm, floor_time) = (median(warm), median(floors));
-    let skopeo = (!skip_skopeo).then(|| skopeo_loop(&host));
+    let warm = median(snapshot_runs.iter().map(|r| r.0).collect());
+    let floor_time = median(snapshot_runs.iter().map(|r| r.1).collect());
+    let snapshot_ratio = median_ratio(snapshot_runs.iter().map(|r| (r.0, r.1)));
+    let skopeo = (!skip_skopeo).then(|| {
+        (
+            median(snapshot_runs.iter().filter_map(|r| r.2).collect()),
+            median_ratio(snapshot_runs.iter().filter_map(|r| Some((r.2?, r.0)))),
+        )
+    });
 
     // The packaged charts, for the `helm push` loop.
     let charts = snapshot(
@@ -607,15 +632,7 @@ async fn main() {
     let column = |i: usize| median(runs.iter().map(|r| r[i]).collect());
     let (bundle_time, rebundle_time, push_time, helm_time, push_floor_time) =
         (column(0), column(1), column(2), column(3), column(4));
-    // The median over the runs of `runs[a] / runs[b]`.
-    let ratio = |a: usize, b: usize| {
-        let mut ratios: Vec<f64> = runs
-            .iter()
-            .map(|r| r[a].as_secs_f64() / r[b].as_secs_f64())
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
-    };
+    let ratio = |a: usize, b: usize| median_ratio(runs.iter().map(|r| (r[a], r[b])));
 
     println!("| what | figure |");
     println!("| --- | --- |");
@@ -628,19 +645,13 @@ async fn main() {
         "| floor: 1,000 manifest HEADs, bare HTTP client, concurrency {CONCURRENCY} (median of {RUNS}) | {} |",
         seconds(floor_time)
     );
-    println!(
-        "| snapshot / floor | {:.2}x |",
-        warm.as_secs_f64() / floor_time.as_secs_f64()
-    );
-    if let Some(skopeo) = skopeo {
+    println!("| snapshot / floor (median of the {RUNS} runs' ratios) | {snapshot_ratio:.2}x |");
+    if let Some((skopeo, ratio)) = skopeo {
         println!(
-            "| sequential `skopeo inspect --raw` loop, 1,000 images | {} |",
+            "| sequential `skopeo inspect --raw` loop, 1,000 images (median of {RUNS}) | {} |",
             seconds(skopeo)
         );
-        println!(
-            "| skopeo loop / snapshot | {:.1}x |",
-            skopeo.as_secs_f64() / warm.as_secs_f64()
-        );
+        println!("| skopeo loop / snapshot (median of the {RUNS} runs' ratios) | {ratio:.1}x |");
     }
     println!(
         "| bundle command, 200 charts, new repositories (snapshot + push; median of {RUNS}) | {} |",
