@@ -27,6 +27,7 @@ mod git_https;
 mod helm;
 mod image;
 mod kube_sim;
+mod logs;
 mod postgres;
 mod process;
 mod registry;
@@ -42,6 +43,7 @@ pub use git_https::GitHttpsServer;
 pub use helm::{HELM_VERSION, helm};
 pub use image::{MultiArchImage, PROBE_PATH, PushedImage, ScratchImage, probe_binary};
 pub use kube_sim::{SimCluster, kube_sim_binary};
+pub use logs::LogCapture;
 pub use postgres::Postgres;
 pub use registry::Registry;
 

@@ -3,14 +3,13 @@
 //! a killed process and resumed, and secrets that never reach the database, the logs, the
 //! messages or the report.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chorale::builds::{Build, Status};
 use chorale::notify::{DeliveryState, Event, finished_event, notify, resume_pending};
 use chorale::report::{build_report, write_report};
 use chorale_reports::ChannelKind;
+use chorale_testkit::LogCapture;
 use chorale_testkit::webhook::{Platform, Receiver, Reply, TOKEN, unused_port};
 use serde_json::Value;
 
@@ -305,29 +304,6 @@ async fn a_delivery_left_by_a_killed_process_is_resumed() {
     assert!(resume_pending(&bench.context).await.is_empty());
 }
 
-/// Log lines captured from `tracing`.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 /// Every file under `dir`, as (path, bytes).
 fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut found = Vec::new();
@@ -351,13 +327,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn secrets_never_reach_the_database_the_logs_the_messages_or_the_report() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
 
     let bench = Bench::new().await;
     let slack = Receiver::start(Platform::Slack, vec![Reply::Status(500)]).await;
@@ -460,7 +430,7 @@ async fn secrets_never_reach_the_database_the_logs_the_messages_or_the_report() 
             outputs.push(("a message body".to_owned(), request.raw.to_vec()));
         }
     }
-    let logs = capture.0.lock().unwrap().clone();
+    let logs = capture.text().into_bytes();
     assert!(
         contains(&logs, "notification attempt failed"),
         "the failures were logged:\n{}",

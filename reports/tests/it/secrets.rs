@@ -1,10 +1,10 @@
 //! Secrets (webhook tokens, signing secrets, the SMTP password) never appear in a message,
 //! a report, an error, a `Debug` print or a log line.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use chorale_reports::{Event, Format, Notifier, RetryPolicy, Templates, deliver, render};
+use chorale_testkit::LogCapture;
 use chorale_testkit::webhook::{Platform, Receiver, TOKEN, unused_port};
 use serde_json::json;
 
@@ -13,29 +13,6 @@ use crate::support::sample::{Sample, report as sample};
 
 const SIGNING: &str = "SECf00dfeed-do-not-print";
 const SMTP_PASSWORD: &str = "smtp-pa55-do-not-print";
-
-/// Log lines written while a test runs, at every level.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn assert_clean(what: &str, text: &str) {
     for secret in [TOKEN, SIGNING, SMTP_PASSWORD] {
@@ -48,13 +25,7 @@ fn assert_clean(what: &str, text: &str) {
 
 #[tokio::test]
 async fn no_secret_leaks_anywhere() {
-    let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(capture.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (capture, _guard) = LogCapture::install();
     // reqwest, hyper and rustls log through `log`: route those records here too.
     let _ = tracing_log::LogTracer::init();
 
@@ -154,7 +125,7 @@ async fn no_secret_leaks_anywhere() {
         }
     }
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     assert!(
         logs.contains("notification attempt failed"),
         "the failures were logged:\n{logs}"
