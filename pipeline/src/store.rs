@@ -300,7 +300,7 @@ impl Store {
             .bind(position as i64)
             .bind(&test.name)
             .bind(&test.uses)
-            .bind(gate_name(test.gate))
+            .bind(test.gate.as_str())
             .bind(test.status.as_str())
             .bind(i64::from(test.attempts))
             .bind(test.started_at.map(millis))
@@ -497,8 +497,7 @@ impl Store {
                 Ok(TestRun {
                     name: row.try_get("name")?,
                     uses: row.try_get("uses")?,
-                    gate: serde_json::from_value(serde_json::Value::String(gate))
-                        .map_err(|e| corrupt("test gate", &e))?,
+                    gate: gate.parse().map_err(|e: String| corrupt("test gate", &e))?,
                     status: status(&row.try_get::<String, _>("status")?)?,
                     attempts: u32::try_from(row.try_get::<i64, _>("attempts")?).unwrap_or(0),
                     started_at: optional_time(row, "started_at")?,
@@ -524,13 +523,6 @@ fn optional_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreE
     row.try_get::<Option<i64>, _>(column)?
         .map(from_millis)
         .transpose()
-}
-
-fn gate_name(gate: chorale_test_jobs::Gate) -> &'static str {
-    match gate {
-        chorale_test_jobs::Gate::Blocking => "blocking",
-        chorale_test_jobs::Gate::Informing => "informing",
-    }
 }
 
 fn status(text: &str) -> Result<Status, StoreError> {

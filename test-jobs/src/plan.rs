@@ -65,6 +65,27 @@ pub enum Gate {
     Informing,
 }
 
+impl Gate {
+    /// `blocking` or `informing`, as written in a plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Blocking => "blocking",
+            Self::Informing => "informing",
+        }
+    }
+}
+
+impl std::str::FromStr for Gate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [Self::Blocking, Self::Informing]
+            .into_iter()
+            .find(|g| g.as_str() == text)
+            .ok_or_else(|| format!("unknown gate `{text}`"))
+    }
+}
+
 /// Something wrong in a test plan: where, and what would be right.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {

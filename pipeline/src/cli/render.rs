@@ -176,10 +176,7 @@ pub fn build(build: &Build, bundle: Option<&BundleOutcome>) -> String {
                 out,
                 "  {:16} {:9} {:11} {:>8}  attempts {}  {}",
                 test.name,
-                match test.gate {
-                    chorale_test_jobs::Gate::Blocking => "blocking",
-                    chorale_test_jobs::Gate::Informing => "informing",
-                },
+                test.gate.as_str(),
                 status,
                 span(test.started_at, test.finished_at),
                 test.attempts,
