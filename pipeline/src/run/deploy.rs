@@ -121,16 +121,14 @@ pub(super) async fn deploy(
                 }
                 Err(error) => (Status::Failed, Some(error.to_string()), None),
             };
-            let relative = output.map(|output| {
-                let text = format!("$ {}\n{}\n{}", output.command, output.stdout, output.stderr);
-                std::fs::write(&log, text).map_err(|source| Error::Io {
-                    path: log.clone(),
-                    source,
-                })
-            });
-            let log_path = match relative {
-                Some(written) => {
-                    written?;
+            let log_path = match output {
+                Some(output) => {
+                    let text =
+                        format!("$ {}\n{}\n{}", output.command, output.stdout, output.stderr);
+                    std::fs::write(&log, text).map_err(|source| Error::Io {
+                        path: log.clone(),
+                        source,
+                    })?;
                     Some(format!("deploy/{name}.log"))
                 }
                 None => None,
