@@ -361,10 +361,10 @@ fn descriptor(media_type: &str, digest: &str, data: &[u8]) -> serde_json::Value 
 }
 
 /// The push floor: the requests a bundle push of `snapshot` needs at the least — per chart a
-/// manifest `HEAD` (is it there?), its config and archive uploaded, its manifest, the archive
-/// mounted into the bundle repository and the values file uploaded; then the lock uploaded and
-/// the bundle manifest under two tags — sent by a bare HTTP client, at most `CONCURRENCY` in
-/// flight, to repositories under `base`.
+/// manifest `HEAD` (is it there?), its config and archive uploaded, its manifest, and the
+/// archive mounted into the bundle repository; beside them the lock and the values files (one
+/// blob) uploaded; then the bundle manifest under two tags — sent by a bare HTTP client, at
+/// most `CONCURRENCY` in flight, to repositories under `base`.
 async fn push_floor(host: &str, base: &str, snapshot: &Snapshot) -> Duration {
     const CONFIG: &str = "application/vnd.cncf.helm.config.v1+json";
     const CHART: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -372,55 +372,73 @@ async fn push_floor(host: &str, base: &str, snapshot: &Snapshot) -> Duration {
     let limit = Semaphore::new(CONCURRENCY);
     let (client, limit) = (&client, &limit);
     let start = Instant::now();
-    let layers = futures::future::join_all(snapshot.charts.iter().map(|(component, content)| async move {
+    let bundle = &format!("{base}/bundle");
+    let charts = futures::future::join_all(snapshot.charts.values().map(|content| async move {
         let ChartContent::Packaged(package) = content else {
             unreachable!("the benchmark's charts come from git")
         };
         let repo = format!("{base}/charts/{}", package.name);
         let manifest_url = format!("http://{host}/v2/{repo}/manifests/{}", package.tag());
-        let standalone = async {
-            {
-                let _permit = limit.acquire().await.unwrap();
-                let head = client.head(&manifest_url).send().await.unwrap();
-                assert_eq!(head.status(), 404);
-            }
-            let (config, archive) = futures::join!(
-                upload(client, limit, host, &repo, Bytes::from(package.config.clone())),
-                upload(client, limit, host, &repo, Bytes::from(package.archive.clone())),
-            );
-            let manifest = serde_json::json!({
-                "schemaVersion": 2,
-                "config": descriptor(CONFIG, &config, &package.config),
-                "layers": [descriptor(CHART, &archive, &package.archive)],
-            });
-            put_manifest(client, limit, manifest_url.clone(), &manifest).await;
+        {
             let _permit = limit.acquire().await.unwrap();
-            let mount = client
-                .post(format!("http://{host}/v2/{base}/bundle/blobs/uploads/?mount={archive}&from={repo}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(mount.status(), 201);
-            descriptor(CHART, &archive, &package.archive)
-        };
-        let values = Bytes::from(
-            serde_saphyr::to_string(&snapshot.lock.component(component).unwrap().deploy_values())
-                .unwrap(),
+            let head = client.head(&manifest_url).send().await.unwrap();
+            assert_eq!(head.status(), 404);
+        }
+        let (config, archive) = futures::join!(
+            upload(
+                client,
+                limit,
+                host,
+                &repo,
+                Bytes::from(package.config.clone())
+            ),
+            upload(
+                client,
+                limit,
+                host,
+                &repo,
+                Bytes::from(package.archive.clone())
+            ),
         );
-        let values_size = values.len();
-        let bundle = format!("{base}/bundle");
-        let (chart, values) =
-            futures::join!(standalone, upload(client, limit, host, &bundle, values));
-        [chart, serde_json::json!({"mediaType": "application/yaml", "digest": values, "size": values_size})]
-    }))
-    .await;
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "config": descriptor(CONFIG, &config, &package.config),
+            "layers": [descriptor(CHART, &archive, &package.archive)],
+        });
+        put_manifest(client, limit, manifest_url.clone(), &manifest).await;
+        let _permit = limit.acquire().await.unwrap();
+        let mount = client
+            .post(format!(
+                "http://{host}/v2/{base}/bundle/blobs/uploads/?mount={archive}&from={repo}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(mount.status(), 201);
+        descriptor(CHART, &archive, &package.archive)
+    }));
     let lock = Bytes::from(serde_json::to_vec(&snapshot.lock).unwrap());
-    let lock_size = lock.len();
-    let config = upload(client, limit, host, &format!("{base}/bundle"), lock).await;
+    let values = Bytes::from(
+        snapshot
+            .lock
+            .components
+            .iter()
+            .map(|c| serde_saphyr::to_string(&c.deploy_values()).unwrap())
+            .collect::<String>(),
+    );
+    let (lock_size, values_size) = (lock.len(), values.len());
+    let (mut layers, config, values) = futures::join!(
+        charts,
+        upload(client, limit, host, bundle, lock),
+        upload(client, limit, host, bundle, values),
+    );
+    layers.push(
+        serde_json::json!({"mediaType": "application/yaml", "digest": values, "size": values_size}),
+    );
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "config": {"mediaType": "application/json", "digest": config, "size": lock_size},
-        "layers": layers.into_iter().flatten().collect::<Vec<_>>(),
+        "layers": layers,
     });
     for tag in ["build", "latest"] {
         put_manifest(

@@ -6,10 +6,10 @@
 //! version gets the commit as build metadata (`0.1.0+git.0123456789ab`) so two commits never
 //! publish the same chart version with different content.
 
-use std::io::Write;
-
 use chorale_runners::git::{Folder, TreeFile};
 use serde_json::{Map, Value};
+
+use crate::archive::{Entry, tgz};
 
 /// Media type of Helm's chart config blob.
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
@@ -75,36 +75,30 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
 
     let ignore = helmignore(folder)?;
     let mtime = u64::try_from(folder.commit_time).unwrap_or(0);
-    let mut tar = tar::Builder::new(Vec::new());
-    for file in &folder.files {
-        if ignore
-            .matched_path_or_any_parents(&file.path, false)
-            .is_ignore()
-        {
-            continue;
-        }
-        let content = if file.path == "Chart.yaml" {
-            rewritten.as_bytes()
-        } else {
-            &file.content
-        };
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(if file.executable { 0o755 } else { 0o644 });
-        header.set_mtime(mtime);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, format!("{name}/{}", file.path), content)
-            .map_err(|e| format!("cannot archive {}: {e}", file.path))?;
-    }
-    let tar = tar.into_inner().map_err(|e| e.to_string())?;
-    let mut gzip = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::default());
-    gzip.write_all(&tar).map_err(|e| e.to_string())?;
-    let archive = gzip.finish().map_err(|e| e.to_string())?;
+    let paths: Vec<String> = folder
+        .files
+        .iter()
+        .map(|file| format!("{name}/{}", file.path))
+        .collect();
+    let entries = folder
+        .files
+        .iter()
+        .zip(&paths)
+        .filter(|(file, _)| {
+            !ignore
+                .matched_path_or_any_parents(&file.path, false)
+                .is_ignore()
+        })
+        .map(|(file, path)| Entry {
+            path,
+            content: if file.path == "Chart.yaml" {
+                rewritten.as_bytes()
+            } else {
+                &file.content
+            },
+            executable: file.executable,
+        });
+    let archive = tgz(entries, mtime).map_err(|e| format!("cannot archive the chart: {e}"))?;
     let config = serde_json::to_vec(&Value::Object(metadata)).expect("metadata serialises");
     Ok(ChartPackage {
         name,

@@ -5,6 +5,7 @@
 //! [`lock::Lock`], [`bundle`] into an OCI artifact, recorded as [`builds::Build`]s in the
 //! [`store::Store`]; the [`report`] of a build and the [`notify`]cations that announce it.
 
+pub mod archive;
 pub mod builds;
 pub mod bundle;
 pub mod chart;

@@ -10,7 +10,10 @@ use serde_json::Value;
 
 use chorale_test_jobs::PlannedTest;
 
-use super::{COMPONENT_ANNOTATION, LOCK_MEDIA_TYPE, TESTS_MEDIA_TYPE, VALUES_MEDIA_TYPE};
+use super::{
+    COMPONENT_ANNOTATION, LOCK_MEDIA_TYPE, TESTS_MEDIA_TYPE, VALUES_FOLDER, VALUES_MEDIA_TYPE,
+};
+use crate::archive;
 use crate::builds::BundleRef;
 use crate::chart::HELM_CHART_MEDIA_TYPE;
 use crate::lock::Lock;
@@ -96,52 +99,68 @@ pub async fn fetch_bundle(
         .map_err(|message| protocol(bundle, format!("its lock is invalid: {message}")))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| protocol(bundle, format!("{}: {e}", dir.display())))?;
-    let mut components: BTreeMap<String, (Option<PathBuf>, Option<PathBuf>)> = BTreeMap::new();
+    let mut charts: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut values: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut tests = None;
     for layer in manifest["layers"].as_array().into_iter().flatten() {
-        if layer["mediaType"] == TESTS_MEDIA_TYPE {
-            let digest =
-                digest_of(layer).ok_or_else(|| protocol(bundle, "a layer has no digest"))?;
-            tests = Some(
-                serde_json::from_slice(&source.blob(&digest).await?)
-                    .map_err(|e| protocol(bundle, format!("its test plan is invalid: {e}")))?,
-            );
-            continue;
-        }
-        let component = layer["annotations"][COMPONENT_ANNOTATION]
-            .as_str()
-            .filter(|c| lock.component(c).is_some())
-            .ok_or_else(|| protocol(bundle, "a layer names no component of its lock"))?;
-        let digest = digest_of(layer).ok_or_else(|| protocol(bundle, "a layer has no digest"))?;
-        let (suffix, slot) = match layer["mediaType"].as_str() {
-            Some(HELM_CHART_MEDIA_TYPE) => ("tgz", 0),
-            Some(VALUES_MEDIA_TYPE) => ("values.yaml", 1),
-            _ => continue,
-        };
-        let path = dir.join(format!("{component}.{suffix}"));
-        let data = source.blob(&digest).await?;
-        std::fs::write(&path, data)
-            .map_err(|e| protocol(bundle, format!("{}: {e}", path.display())))?;
-        let entry = components.entry(component.to_owned()).or_default();
-        if slot == 0 {
-            entry.0 = Some(path);
-        } else {
-            entry.1 = Some(path);
+        let digest = || digest_of(layer).ok_or_else(|| protocol(bundle, "a layer has no digest"));
+        match layer["mediaType"].as_str() {
+            Some(TESTS_MEDIA_TYPE) => {
+                tests = Some(
+                    serde_json::from_slice(&source.blob(&digest()?).await?)
+                        .map_err(|e| protocol(bundle, format!("its test plan is invalid: {e}")))?,
+                );
+            }
+            Some(VALUES_MEDIA_TYPE) => {
+                let archive = source.blob(&digest()?).await?;
+                let files = archive::read_tgz(&archive)
+                    .map_err(|e| protocol(bundle, format!("its values layer is invalid: {e}")))?;
+                for (path, content) in files {
+                    let component = path
+                        .strip_prefix(&format!("{VALUES_FOLDER}/"))
+                        .and_then(|file| file.strip_suffix(".values.yaml"))
+                        .filter(|c| lock.component(c).is_some())
+                        .ok_or_else(|| {
+                            protocol(
+                                bundle,
+                                format!("its values layer holds `{path}`, no component's values"),
+                            )
+                        })?;
+                    let path = dir.join(format!("{component}.values.yaml"));
+                    write(bundle, &path, &content)?;
+                    values.insert(component.to_owned(), path);
+                }
+            }
+            Some(HELM_CHART_MEDIA_TYPE) => {
+                let component = layer["annotations"][COMPONENT_ANNOTATION]
+                    .as_str()
+                    .filter(|c| lock.component(c).is_some())
+                    .ok_or_else(|| {
+                        protocol(bundle, "a chart layer names no component of its lock")
+                    })?;
+                let path = dir.join(format!("{component}.tgz"));
+                write(bundle, &path, &source.blob(&digest()?).await?)?;
+                charts.insert(component.to_owned(), path);
+            }
+            _ => {}
         }
     }
     let mut files = BTreeMap::new();
     for component in &lock.components {
-        match components.remove(&component.name) {
-            Some((Some(chart), Some(values))) => {
-                files.insert(component.name.clone(), ComponentFiles { chart, values });
+        let name = &component.name;
+        match (charts.remove(name), values.remove(name)) {
+            (Some(chart), Some(values)) => {
+                files.insert(name.clone(), ComponentFiles { chart, values });
             }
-            _ => {
+            (chart, _) => {
+                let missing = if chart.is_none() {
+                    "chart"
+                } else {
+                    "values file"
+                };
                 return Err(protocol(
                     bundle,
-                    format!(
-                        "component `{}` has no chart or values layer",
-                        component.name
-                    ),
+                    format!("component `{name}` has no {missing} in it"),
                 ));
             }
         }
@@ -151,4 +170,8 @@ pub async fn fetch_bundle(
         components: files,
         tests: tests.ok_or_else(|| protocol(bundle, "it has no test plan layer"))?,
     })
+}
+
+fn write(bundle: &BundleRef, path: &Path, content: &[u8]) -> Result<(), RegistryError> {
+    std::fs::write(path, content).map_err(|e| protocol(bundle, format!("{}: {e}", path.display())))
 }

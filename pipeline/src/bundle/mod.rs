@@ -1,6 +1,7 @@
-//! Bundle: one OCI artifact holding a snapshot — the lock as config, one layer per chart and one
-//! per component values file pinning every image by digest — plus each chart pushed on its own
-//! as a Helm OCI chart, so `helm pull oci://…` works on it.
+//! Bundle: one OCI artifact holding a snapshot — the lock as config, the test plan, one layer
+//! per chart, and one archive of every component's values file pinning its images by digest
+//! (`values/<component>.values.yaml`) — plus each chart pushed on its own as a Helm OCI chart,
+//! so `helm pull oci://…` works on it.
 //!
 //! Blobs already at the destination are not uploaded again (a registry is asked first and, for
 //! the bundle's chart layers, asked to mount them from the chart repository). Tags move last:
@@ -20,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
+use crate::archive;
 use crate::chart::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
 use crate::errors::Error;
+use crate::lock::Lock;
 use crate::snapshot::{ChartContent, Snapshot};
 
 pub use fetch::{ComponentFiles, FetchedBundle, fetch_bundle};
@@ -30,8 +33,10 @@ pub use fetch::{ComponentFiles, FetchedBundle, fetch_bundle};
 pub const BUNDLE_ARTIFACT_TYPE: &str = "application/vnd.chorale.bundle.v1+json";
 /// Media type of the bundle's config blob, the lock.
 pub const LOCK_MEDIA_TYPE: &str = "application/vnd.chorale.lock.v1+json";
-/// Media type of a component's values file in the bundle.
-pub const VALUES_MEDIA_TYPE: &str = "application/vnd.chorale.values.v1+yaml";
+/// Media type of the bundle's values layer: a `.tar.gz` of `values/<component>.values.yaml`.
+pub const VALUES_MEDIA_TYPE: &str = "application/vnd.chorale.values.v1.tar+gzip";
+/// The folder of the values files inside the values layer.
+const VALUES_FOLDER: &str = "values";
 /// Media type of the bundle's test plan (the checked tests, as JSON).
 pub const TESTS_MEDIA_TYPE: &str = "application/vnd.chorale.tests.v1+json";
 /// Annotation naming the component a layer belongs to.
@@ -204,9 +209,8 @@ impl Destination {
 /// `concurrency` requests in flight.
 ///
 /// Everything that does not wait for something else goes at once: per chart, the standalone
-/// chart (its two blobs, then its manifest) and the bundle's values file; once the standalone
-/// chart is in, its archive is linked into the bundle repository; beside them the bundle's lock
-/// and test plan. Only when all of that is stored are the bundle's tags written.
+/// chart (its two blobs, then its manifest), and once it is in, its archive linked into the
+/// bundle repository; beside them the bundle's lock, test plan and values files. Only when all of that is stored are the bundle's tags written.
 pub async fn push_bundle(
     snapshot: &Snapshot,
     registry: &RegistryClient,
@@ -240,16 +244,12 @@ pub async fn push_bundle(
         .request(destination.has_manifest(product, &format!("@{digest}"), &digest))
         .await
         .map_err(fail)?;
-    let charts_pushed = futures::future::try_join_all(
-        charts
-            .iter()
-            .zip(&bundle.values)
-            .map(|(chart, values)| pusher.chart(chart, (!stored).then_some(values))),
-    );
+    let charts_pushed =
+        futures::future::try_join_all(charts.iter().map(|chart| pusher.chart(chart, !stored)));
     let own_blobs: &[&Bytes] = if stored {
         &[]
     } else {
-        &[&bundle.config, &bundle.tests]
+        &[&bundle.config, &bundle.tests, &bundle.values]
     };
     let own_blobs = futures::future::try_join_all(own_blobs.iter().map(|blob| async {
         let digest = sha256(blob);
@@ -282,13 +282,12 @@ pub async fn push_bundle(
     })
 }
 
-/// The bundle's own blobs and its manifest: the lock as config, the test plan, then per chart
-/// (in the order of `charts`) its archive and its component's values file.
+/// The bundle's own blobs and its manifest: the lock as config, the test plan, the archive of
+/// the values files, and the layer of each chart (in the order of `charts`).
 struct BundleBlobs {
     config: Bytes,
     tests: Bytes,
-    /// The values file of each chart's component, in the order of the charts.
-    values: Vec<Bytes>,
+    values: Bytes,
     manifest: Bytes,
 }
 
@@ -303,14 +302,7 @@ impl BundleBlobs {
             "size": tests.len(),
             "annotations": { TITLE_ANNOTATION: "tests.json" },
         })];
-        let mut values = Vec::with_capacity(charts.len());
         for chart in charts {
-            let component = lock
-                .component(&chart.component)
-                .expect("every chart belongs to a locked component");
-            let file = Bytes::from(
-                serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
-            );
             layers.push(json!({
                 "mediaType": HELM_CHART_MEDIA_TYPE,
                 "digest": sha256(&chart.archive),
@@ -320,17 +312,14 @@ impl BundleBlobs {
                     TITLE_ANNOTATION: format!("{}-{}.tgz", chart.name, chart.tag.replace('_', "+")),
                 },
             }));
-            layers.push(json!({
-                "mediaType": VALUES_MEDIA_TYPE,
-                "digest": sha256(&file),
-                "size": file.len(),
-                "annotations": {
-                    COMPONENT_ANNOTATION: chart.component,
-                    TITLE_ANNOTATION: format!("{}.values.yaml", chart.component),
-                },
-            }));
-            values.push(file);
         }
+        let values = Bytes::from(values_archive(lock));
+        layers.push(json!({
+            "mediaType": VALUES_MEDIA_TYPE,
+            "digest": sha256(&values),
+            "size": values.len(),
+            "annotations": { TITLE_ANNOTATION: format!("{VALUES_FOLDER}.tar.gz") },
+        }));
         let manifest = Bytes::from(
             serde_json::to_vec(&json!({
                 "schemaVersion": 2,
@@ -384,84 +373,90 @@ impl Pusher<'_> {
         }
     }
 
-    /// Push `chart` on its own unless it is there already, and — given its component's
-    /// `values` file, when the bundle is not stored yet — put its archive and `values` into the
-    /// bundle repository. Returns where the chart is and the bytes uploaded.
+    /// Push `chart` on its own unless it is there already, and — when `into_bundle`, i.e. the
+    /// bundle is not stored yet — put its archive into the bundle repository. Returns where the
+    /// chart is and the bytes uploaded.
     async fn chart(
         &self,
         chart: &ChartBlobs,
-        values: Option<&Bytes>,
+        into_bundle: bool,
     ) -> Result<(PushedChart, u64), RegistryError> {
         let destination = self.destination;
         let repo = format!("charts/{}", chart.name);
         let digest = sha256(&chart.manifest);
-        let standalone = async {
-            let mut uploaded = 0;
-            if !self
-                .request(destination.has_manifest(&repo, &chart.tag, &digest))
-                .await?
-            {
-                let (config, archive) = futures::future::try_join(
-                    self.request(destination.ensure_blob(
-                        &repo,
-                        &sha256(&chart.config),
-                        &chart.config,
-                        None,
-                    )),
-                    self.request(destination.ensure_blob(
-                        &repo,
-                        &sha256(&chart.archive),
-                        &chart.archive,
-                        None,
-                    )),
-                )
-                .await?;
-                uploaded += config + archive;
-                self.request(destination.put_manifest(
+        let mut uploaded = 0;
+        if !self
+            .request(destination.has_manifest(&repo, &chart.tag, &digest))
+            .await?
+        {
+            let (config, archive) = futures::future::try_join(
+                self.request(destination.ensure_blob(
                     &repo,
-                    &chart.tag,
-                    OCI_MANIFEST_MEDIA_TYPE,
-                    &chart.manifest,
+                    &sha256(&chart.config),
+                    &chart.config,
+                    None,
+                )),
+                self.request(destination.ensure_blob(
+                    &repo,
+                    &sha256(&chart.archive),
+                    &chart.archive,
+                    None,
+                )),
+            )
+            .await?;
+            uploaded += config + archive;
+            self.request(destination.put_manifest(
+                &repo,
+                &chart.tag,
+                OCI_MANIFEST_MEDIA_TYPE,
+                &chart.manifest,
+            ))
+            .await?;
+        }
+        if into_bundle {
+            // Linked from the chart's repository, where it now is.
+            uploaded += self
+                .request(destination.ensure_blob(
+                    self.product,
+                    &sha256(&chart.archive),
+                    &chart.archive,
+                    Some(&repo),
                 ))
                 .await?;
-            }
-            if values.is_some() {
-                // Linked from the chart's repository, where it now is.
-                uploaded += self
-                    .request(destination.ensure_blob(
-                        self.product,
-                        &sha256(&chart.archive),
-                        &chart.archive,
-                        Some(&repo),
-                    ))
-                    .await?;
-            }
-            Ok::<_, RegistryError>(uploaded)
-        };
-        let values = async {
-            match values {
-                Some(values) => {
-                    self.request(destination.ensure_blob(
-                        self.product,
-                        &sha256(values),
-                        values,
-                        None,
-                    ))
-                    .await
-                }
-                None => Ok(0),
-            }
-        };
-        let (standalone, values) = futures::future::try_join(standalone, values).await?;
+        }
         Ok((
             PushedChart {
                 component: chart.component.clone(),
                 reference: destination.reference(&repo, &chart.tag),
                 digest,
             },
-            standalone + values,
+            uploaded,
         ))
     }
+}
+
+/// Every component's values file, as `values/<component>.values.yaml` in one reproducible
+/// archive, in the order of the lock.
+fn values_archive(lock: &Lock) -> Vec<u8> {
+    let files: Vec<(String, String)> = lock
+        .components
+        .iter()
+        .map(|component| {
+            (
+                format!("{VALUES_FOLDER}/{}.values.yaml", component.name),
+                serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
+            )
+        })
+        .collect();
+    archive::tgz(
+        files.iter().map(|(path, text)| archive::Entry {
+            path,
+            content: text.as_bytes(),
+            executable: false,
+        }),
+        0,
+    )
+    .expect("an archive in memory is written")
 }
 
 /// The blobs and manifest of one chart: packaged from git, or copied as stored in a registry.

@@ -4,6 +4,7 @@
 use chorale::builds::{BundleRef, Status};
 use chorale::bundle::fetch_bundle;
 use chorale::pipeline::{BundleRequest, bundle_product};
+use chorale_runners::registry::OciLayout;
 use chorale_testkit::Registry;
 use serde_json::Value;
 
@@ -97,8 +98,8 @@ async fn a_bundle_in_the_registry_is_readable_by_helm_and_skopeo() {
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(
         layers.len(),
-        7,
-        "the test plan, then a chart and a values file per component"
+        5,
+        "the test plan, a chart per component, the values files"
     );
     assert_eq!(
         layers[0]["mediaType"],
@@ -162,13 +163,42 @@ async fn a_bundle_in_the_registry_is_readable_by_helm_and_skopeo() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let api = bundled.lock.component("api").unwrap();
-    let values = world.dir.path().join("api.values.yaml");
-    std::fs::write(
-        &values,
-        serde_saphyr::to_string(&api.deploy_values()).unwrap(),
-    )
+    // The values layer is a plain .tar.gz of every component's values file: tar unpacks it.
+    let values_layer = layers.last().unwrap();
+    assert_eq!(
+        values_layer["mediaType"],
+        "application/vnd.chorale.values.v1.tar+gzip"
+    );
+    let archive = reqwest::get(format!(
+        "http://{}/v2/chorale/demo/blobs/{}",
+        world.registry.host(),
+        values_layer["digest"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .bytes()
+    .await
     .unwrap();
+    let unpacked = world.dir.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    std::fs::write(unpacked.join("values.tar.gz"), &archive).unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["xzf", "values.tar.gz"])
+        .current_dir(&unpacked)
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{tar:?}");
+    let mut files: Vec<String> = std::fs::read_dir(unpacked.join("values"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort_unstable();
+    assert_eq!(
+        files,
+        ["api.values.yaml", "db.values.yaml", "ext.values.yaml"]
+    );
+    let api = bundled.lock.component("api").unwrap();
+    let values = unpacked.join("values/api.values.yaml");
     let rendered = helm(world.dir.path())
         .args(["template", "api"])
         .arg(pulled.join(format!("api-{}.tgz", api.chart.version)))
@@ -292,6 +322,86 @@ async fn without_a_registry_the_bundle_is_an_oci_layout_skopeo_reads() {
         .unwrap();
     assert_eq!(again.bundle.uploaded_bytes, 0);
     assert_eq!(again.bundle.digest, bundled.bundle.digest);
+}
+
+/// A values archive of `entries` (path, text), as a tarball tool would write it.
+fn tarball(entries: &[(&str, &str)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, text) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
+    }
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&tar.into_inner().unwrap()).unwrap();
+    gzip.finish().unwrap()
+}
+
+#[tokio::test]
+async fn a_bundle_whose_values_layer_is_wrong_is_not_read() {
+    let world = World::new();
+    let context = world.context().await;
+    let bundled = bundle_product(&context, &bundle_request(demo(&world), None), &quiet())
+        .await
+        .unwrap();
+    let repository = bundled.bundle.repository.clone();
+    let layout = OciLayout::open(repository.strip_prefix("oci:").unwrap()).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&layout.read_blob(&bundled.bundle.digest).unwrap()).unwrap();
+
+    // The same bundle with its values layer replaced by `entries`, read back.
+    let read_with = |entries: &[(&str, &str)]| {
+        let archive = tarball(entries);
+        let digest = chorale_runners::digest::sha256(&archive);
+        layout.put_blob(&digest, &archive).unwrap();
+        let mut tampered = manifest.clone();
+        let layers = tampered["layers"].as_array_mut().unwrap();
+        let values = layers.last_mut().unwrap();
+        values["digest"] = Value::from(digest);
+        values["size"] = Value::from(archive.len());
+        let bytes = serde_json::to_vec(&tampered).unwrap();
+        let digest = layout
+            .put_manifest(
+                "tampered",
+                "application/vnd.oci.image.manifest.v1+json",
+                &bytes,
+            )
+            .unwrap();
+        let bundle = BundleRef {
+            repository: repository.clone(),
+            digest,
+        };
+        let registry = context.runners.registry.clone();
+        let read = world.dir.path().join("read");
+        async move {
+            fetch_bundle(&bundle, &registry, &read)
+                .await
+                .unwrap_err()
+                .to_string()
+        }
+    };
+    let fine = "image: {}\n";
+    let missing = read_with(&[
+        ("values/api.values.yaml", fine),
+        ("values/ext.values.yaml", fine),
+    ])
+    .await;
+    assert!(
+        missing.ends_with("component `db` has no values file in it"),
+        "{missing}"
+    );
+    let stray = read_with(&[("values/web.values.yaml", fine)]).await;
+    assert!(
+        stray.ends_with("its values layer holds `values/web.values.yaml`, no component's values"),
+        "{stray}"
+    );
+    let empty = read_with(&[]).await;
+    assert!(
+        empty.contains("component `api` has no values file"),
+        "{empty}"
+    );
 }
 
 #[tokio::test]

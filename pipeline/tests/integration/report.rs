@@ -176,7 +176,8 @@ async fn history() -> History {
 
 impl History {
     /// `text` with what differs between runs replaced: the state folder, the lock ids (they
-    /// hold the git daemon's port) and the time the report was generated.
+    /// hold the git daemon's port) and the time the report was generated (in every format:
+    /// two renderings a second apart differ there).
     fn redact(&self, text: &str, format: Format) -> String {
         let mut text = without_path(text.trim_end(), &self.bench.state());
         for (lock, name) in [
@@ -210,7 +211,14 @@ impl History {
                 let end = start + text[start..].find('"').unwrap();
                 format!("{}<NOW>{}", &text[..start], &text[end..])
             }
-            Format::Html => text,
+            Format::Html => {
+                let start = text
+                    .find("<span>generated ")
+                    .expect("the page says when it was generated")
+                    + "<span>generated ".len();
+                let end = start + text[start..].find("</span>").unwrap();
+                format!("{}<NOW>{}", &text[..start], &text[end..])
+            }
         }
     }
 
