@@ -47,7 +47,8 @@ pub enum ChartContent {
     },
 }
 
-/// Resolve every component of `product` with at most `concurrency` requests in flight.
+/// Resolve every component of `product` with at most `concurrency` requests in flight (git
+/// fetches and registry requests alike).
 pub async fn snapshot(
     product: &Product,
     runners: &Runners,
@@ -146,7 +147,11 @@ async fn resolve_charts(
     let git = futures::stream::iter(by_remote)
         .map(|(remote, components)| async move {
             let wanted = components.iter().map(|c| folder_at(c)).collect();
-            let read = match runners.git.fetch_folders(remote, wanted).await {
+            let fetched = {
+                let _permit = limit.acquire().await.expect("semaphore open");
+                runners.git.fetch_folders(remote, wanted).await
+            };
+            let read = match fetched {
                 Ok(read) => read,
                 Err(error) => vec![Err(error); components.len()],
             };
