@@ -1,6 +1,6 @@
 //! The cluster network: one podman bridge network per cluster, Service cluster IPs as /32
 //! addresses on its bridge with userspace TCP proxies to ready endpoints, and a DNS server on
-//! the bridge's gateway address.
+//! the bridge's gateway address. The bridge gets a MAC of its own, so that it keeps one.
 //!
 //! The network is a /23: pods get addresses from the first /24 (podman's `--ip-range`), Service
 //! cluster IPs come from the second. An "anchor" pod (podman's infra container only) keeps the
@@ -109,10 +109,21 @@ impl ClusterNetwork {
             ])
             .await?;
         podman.run(&["pod", "start", &anchor]).await?;
+        // A Linux bridge without an address of its own takes the lowest of its ports' MACs and
+        // changes it when that port goes: every pod's ARP entry for the gateway and the Service
+        // IPs would then point at a MAC nobody answers, and connections time out until the
+        // entries expire (30-60 s), each time a short-lived pod (a helm test, a Job) leaves. A
+        // MAC set on the bridge stays, as CNI's bridge plugin does it.
+        let mac = locally_administered_mac();
+        podman::run(
+            "ip",
+            &["link", "set", "dev", &interface, "address", &mac].map(str::to_owned),
+        )
+        .await?;
         let service_range = (1..=254)
             .map(|host| Ipv4Addr::new(10, 201, block + 1, host))
             .collect();
-        tracing::info!(network = %name, %interface, %gateway, "cluster network ready");
+        tracing::info!(network = %name, %interface, %gateway, %mac, "cluster network ready");
         Ok(Self {
             name,
             interface,
@@ -139,6 +150,32 @@ impl ClusterNetwork {
         let args = ["addr", "del", &format!("{ip}/32"), "dev", &self.interface].map(str::to_owned);
         if let Err(error) = podman::run("ip", &args).await {
             tracing::debug!(%error, %ip, "removing a service address");
+        }
+    }
+}
+
+/// A random unicast MAC address with the locally administered bit set (`x2:…`).
+fn locally_administered_mac() -> String {
+    let mut bytes: [u8; 6] = rand::random();
+    bytes[0] = (bytes[0] & 0xfc) | 0x02;
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bridge_macs_are_unicast_and_locally_administered() {
+        for _ in 0..64 {
+            let mac = locally_administered_mac();
+            let first = u8::from_str_radix(&mac[..2], 16).unwrap();
+            assert_eq!(first & 0x03, 0x02, "{mac}");
+            assert_eq!(mac.len(), 17, "{mac}");
         }
     }
 }

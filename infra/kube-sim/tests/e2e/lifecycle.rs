@@ -121,3 +121,43 @@ fn cleanup_removes_what_a_killed_cluster_left_behind() {
     // Nothing left: cleanup is idempotent.
     run_ok(sim::binary(), &["cleanup", "--name", &name], &[]);
 }
+
+/// The cluster bridge's sysfs attribute `attribute` (`address`, `addr_assign_type`).
+fn bridge_attribute(cluster: &str, attribute: &str) -> String {
+    let inspect = run_ok(
+        "podman",
+        &["network", "inspect", &format!("ksim-{cluster}")],
+        &[],
+    );
+    let network: serde_json::Value = serde_json::from_str(&inspect).expect("JSON");
+    let interface = network[0]["network_interface"]
+        .as_str()
+        .expect("the network names its bridge");
+    std::fs::read_to_string(format!("/sys/class/net/{interface}/{attribute}"))
+        .expect("the bridge is in sysfs")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn the_bridge_keeps_its_mac_while_pods_come_and_go() {
+    let fixture = Fixture::start("mac");
+    let (sim, image) = (&fixture.sim, &fixture.image);
+    let name = sim.name.clone();
+    // 3: the address was set, so the kernel never swaps it for a port's (which would leave
+    // every pod's ARP entry for the gateway and the Service IPs pointing nowhere).
+    assert_eq!(bridge_attribute(&name, "addr_assign_type"), "3");
+    let mac = bridge_attribute(&name, "address");
+    for pod in ["first", "second", "third"] {
+        sim.apply(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{ name: {pod} }}\nspec:\n  restartPolicy: Never\n  containers:\n    - {{ name: main, image: {image}, command: [/bin/true] }}\n"
+        ));
+    }
+    for pod in ["first", "second", "third"] {
+        sim.wait("pod", pod, "default", Duration::from_secs(90), |p| {
+            p["status"]["phase"] == "Succeeded"
+        });
+        sim.kubectl_ok(&["delete", "pod", pod, "--wait=true"]);
+    }
+    assert_eq!(bridge_attribute(&name, "address"), mac);
+}
