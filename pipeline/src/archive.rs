@@ -6,10 +6,10 @@
 use std::io::{Read, Write};
 
 /// One file of an archive.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Entry<'a> {
     /// Its path inside the archive (`/`-separated, relative).
-    pub path: &'a str,
+    pub path: String,
     /// Its bytes.
     pub content: &'a [u8],
     /// Mode 0755 instead of 0644.
@@ -30,7 +30,7 @@ pub fn tgz<'a>(
         header.set_uid(0);
         header.set_gid(0);
         header.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut header, entry.path, entry.content)?;
+        tar.append_data(&mut header, &entry.path, entry.content)?;
     }
     let mut gzip = flate2::GzBuilder::new()
         .mtime(0)
@@ -65,9 +65,9 @@ pub fn read_tgz(archive: &[u8]) -> std::io::Result<Vec<(String, Vec<u8>)>> {
 mod tests {
     use super::*;
 
-    fn entry<'a>(path: &'a str, content: &'a str) -> Entry<'a> {
+    fn entry<'a>(path: &str, content: &'a str) -> Entry<'a> {
         Entry {
-            path,
+            path: path.to_owned(),
             content: content.as_bytes(),
             executable: false,
         }
@@ -76,8 +76,8 @@ mod tests {
     #[test]
     fn the_same_entries_give_the_same_bytes_and_read_back() {
         let entries = [entry("a/one.yaml", "one: 1\n"), entry("a/two.yaml", "")];
-        let first = tgz(entries, 1_700_000_000).unwrap();
-        assert_eq!(first, tgz(entries, 1_700_000_000).unwrap());
+        let first = tgz(entries.clone(), 1_700_000_000).unwrap();
+        assert_eq!(first, tgz(entries.clone(), 1_700_000_000).unwrap());
         assert_ne!(first, tgz(entries, 1_700_000_001).unwrap(), "mtime is kept");
         assert_eq!(
             read_tgz(&first).unwrap(),

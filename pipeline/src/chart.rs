@@ -75,22 +75,16 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
 
     let ignore = helmignore(folder)?;
     let mtime = u64::try_from(folder.commit_time).unwrap_or(0);
-    let paths: Vec<String> = folder
-        .files
-        .iter()
-        .map(|file| format!("{name}/{}", file.path))
-        .collect();
     let entries = folder
         .files
         .iter()
-        .zip(&paths)
-        .filter(|(file, _)| {
+        .filter(|file| {
             !ignore
                 .matched_path_or_any_parents(&file.path, false)
                 .is_ignore()
         })
-        .map(|(file, path)| Entry {
-            path,
+        .map(|file| Entry {
+            path: format!("{name}/{}", file.path),
             content: if file.path == "Chart.yaml" {
                 rewritten.as_bytes()
             } else {

@@ -210,7 +210,8 @@ impl Destination {
 ///
 /// Everything that does not wait for something else goes at once: per chart, the standalone
 /// chart (its two blobs, then its manifest), and once it is in, its archive linked into the
-/// bundle repository; beside them the bundle's lock, test plan and values files. Only when all of that is stored are the bundle's tags written.
+/// bundle repository; beside them the bundle's lock, test plan and values files. Only when all
+/// of that is stored are the bundle's tags written.
 pub async fn push_bundle(
     snapshot: &Snapshot,
     registry: &RegistryClient,
@@ -438,25 +439,23 @@ impl Pusher<'_> {
 /// Every component's values file, as `values/<component>.values.yaml` in one reproducible
 /// archive, in the order of the lock.
 fn values_archive(lock: &Lock) -> Vec<u8> {
-    let files: Vec<(String, String)> = lock
+    let texts: Vec<String> = lock
         .components
         .iter()
         .map(|component| {
-            (
-                format!("{VALUES_FOLDER}/{}.values.yaml", component.name),
-                serde_saphyr::to_string(&component.deploy_values()).expect("values serialise"),
-            )
+            serde_saphyr::to_string(&component.deploy_values()).expect("values serialise")
         })
         .collect();
-    archive::tgz(
-        files.iter().map(|(path, text)| archive::Entry {
-            path,
+    let entries = lock
+        .components
+        .iter()
+        .zip(&texts)
+        .map(|(component, text)| archive::Entry {
+            path: format!("{VALUES_FOLDER}/{}.values.yaml", component.name),
             content: text.as_bytes(),
             executable: false,
-        }),
-        0,
-    )
-    .expect("an archive in memory is written")
+        });
+    archive::tgz(entries, 0).expect("an archive in memory is written")
 }
 
 /// The blobs and manifest of one chart: packaged from git, or copied as stored in a registry.

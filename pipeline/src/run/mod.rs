@@ -89,7 +89,15 @@ pub async fn run_product(
     progress: &ProgressBar,
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
-    // Whatever an earlier, killed run left behind goes first.
+    // Bad input changes nothing: checked before anything else is touched.
+    let product = load_product(&request.manifest)?;
+    let destination = destination(context, request.registry.as_deref())?;
+    if request.parallelism == 0 {
+        return Err(Error::Invalid(
+            "--parallelism must be at least 1".to_owned(),
+        ));
+    }
+    // Whatever an earlier, killed run left behind goes next.
     let reaped = clusters::reap(context).await?;
     for build in &reaped.interrupted {
         announce(progress, &format!("build {build} was interrupted earlier"));
@@ -103,13 +111,6 @@ pub async fn run_product(
         async move { crate::notify::resume_pending(&context).await }
     });
 
-    let product = load_product(&request.manifest)?;
-    let destination = destination(context, request.registry.as_deref())?;
-    if request.parallelism == 0 {
-        return Err(Error::Invalid(
-            "--parallelism must be at least 1".to_owned(),
-        ));
-    }
     let mut build = Build::start(&product.name, &request.trigger, &STAGES);
     build.owner = Some(clusters::this_process());
     build.candidate_version = Some(candidate_version(&product, &build));

@@ -7,19 +7,10 @@ use chorale::Context;
 use chorale::builds::{Build, Stage, Status};
 use chorale::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource};
 use chorale::manifest::{Product, VersionLine, load_product};
+use chorale::run::STAGES;
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::{GitDaemon, GitRepo};
 use jiff::Timestamp;
-
-/// The stages of a full run, in order.
-pub const STAGES: [&str; 6] = [
-    "snapshot",
-    "bundle",
-    "provision",
-    "deploy",
-    "test",
-    "teardown",
-];
 
 /// `2026-11-DAYTHH:MM:SSZ`, e.g. `at("23T02:14:00")`.
 pub fn at(day_and_time: &str) -> Timestamp {
