@@ -4,6 +4,7 @@
 
 mod bundle;
 mod cli;
+mod clusters;
 mod deliveries;
 mod git_https;
 mod manifest;
