@@ -264,13 +264,26 @@ fn parse_go_duration(text: &str) -> Duration {
 /// CPU time (user + system) the registry process has used, from /proc.
 fn registry_cpu(registry: &Registry) -> Duration {
     let config = registry.log().with_file_name("config.yml");
-    let config = config.to_string_lossy();
+    daemon_cpu(&[&config.to_string_lossy()], false)
+}
+
+/// CPU time (user + system) the git daemon's connections have used: the children it forked
+/// (`git daemon --serve`, and the `git upload-pack` each of those runs), from /proc.
+fn git_daemon_cpu(git: &GitDaemon) -> Duration {
+    let base = format!("--base-path={}", git.base_dir().display());
+    daemon_cpu(&[&base, "git-daemon"], true)
+}
+
+/// CPU time of the process whose command line contains every one of `markers` (and is not a
+/// `--serve` child): its own, or (`children`) that of the children it has waited for.
+fn daemon_cpu(markers: &[&str], children: bool) -> Duration {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
             continue;
         };
-        if String::from_utf8_lossy(&cmdline).contains(config.as_ref()) {
-            return process_cpu(&entry.path());
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if markers.iter().all(|m| cmdline.contains(m)) && !cmdline.contains("--serve") {
+            return cpu_of(&entry.path(), if children { 13 } else { 11 });
         }
     }
     Duration::ZERO
@@ -278,14 +291,21 @@ fn registry_cpu(registry: &Registry) -> Duration {
 
 /// CPU time (user + system) of the process `/proc/PID` (or `/proc/self`).
 fn process_cpu(proc: &Path) -> Duration {
+    cpu_of(proc, 11)
+}
+
+/// Two adjacent CPU-time fields of `/proc/PID/stat`, counted after the command name: 11 for
+/// the process's own (utime, stime), 13 for its waited-for children's (cutime, cstime).
+fn cpu_of(proc: &Path, first: usize) -> Duration {
     let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map_or("", |(_, rest)| rest)
         .split_whitespace()
         .collect();
-    // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks of 10 ms.
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // In clock ticks of 10 ms.
+    let ticks: u64 =
+        fields[first].parse::<u64>().unwrap() + fields[first + 1].parse::<u64>().unwrap();
     Duration::from_millis(ticks * 10)
 }
 
@@ -513,12 +533,20 @@ async fn main() {
     // Warm runs, each followed by the floor and (unless skipped) the skopeo loop, so that each
     // ratio compares figures taken under the same load.
     let mut snapshot_runs: Vec<(Duration, Duration, Option<Duration>)> = Vec::new();
+    let mut snapshot_cpu: Vec<[Duration; 3]> = Vec::new();
     for _ in 0..RUNS {
+        let (registry_before, git_before) = (registry_cpu(&registry), git_daemon_cpu(&git));
+        let own_before = process_cpu(Path::new("/proc/self"));
         let start = Instant::now();
         let again = snapshot_product(&context, &request, &ProgressBar::hidden())
             .await
             .unwrap();
         let warm = start.elapsed();
+        snapshot_cpu.push([
+            registry_cpu(&registry).saturating_sub(registry_before),
+            git_daemon_cpu(&git).saturating_sub(git_before),
+            process_cpu(Path::new("/proc/self")).saturating_sub(own_before),
+        ]);
         assert_eq!(again.id, lock.id);
         let floor_time = floor(&host).await;
         let skopeo = (!skip_skopeo).then(|| skopeo_loop(&host));
@@ -664,6 +692,13 @@ async fn main() {
         seconds(floor_time)
     );
     println!("| snapshot / floor (median of the {RUNS} runs' ratios) | {snapshot_ratio:.2}x |");
+    let cpu = |i: usize| seconds(median(snapshot_cpu.iter().map(|c| c[i]).collect()));
+    println!(
+        "| CPU during a warm snapshot (medians): registry / git daemon's connections / this process | {} / {} / {} |",
+        cpu(0),
+        cpu(1),
+        cpu(2)
+    );
     if let Some((skopeo, ratio)) = skopeo {
         println!(
             "| sequential `skopeo inspect --raw` loop, 1,000 images (median of {RUNS}) | {} |",
