@@ -12,7 +12,7 @@
 //! `cargo bench -p chorale --bench snapshot_bundle [-- --skip-skopeo]`; prints Markdown tables
 //! for docs/performance.md.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,8 +132,9 @@ fn write_product(dir: &Path, git: &GitDaemon, host: &str) -> PathBuf {
     path
 }
 
-/// The floor: the same 1,000 manifest HEADs from a bare reqwest client at the same concurrency.
-async fn floor(host: &str) -> Duration {
+/// The floor: the same 1,000 manifest HEADs from a bare reqwest client at the same concurrency;
+/// with `last` (reference -> digest), conditional on the digest each had, as the snapshot asks.
+async fn floor(host: &str, last: Option<&HashMap<&str, &str>>) -> Duration {
     let client = reqwest::Client::new();
     let limit = Arc::new(Semaphore::new(CONCURRENCY));
     let start = Instant::now();
@@ -141,15 +142,20 @@ async fn floor(host: &str) -> Duration {
     futures::stream::iter(0..images)
         .map(|i| {
             let (client, limit) = (client.clone(), limit.clone());
+            let condition = last.map(|last| last[format!("{host}/bench/img-{i:04}:main").as_str()]);
             async move {
                 let _permit = limit.acquire().await.unwrap();
-                let response = client
+                let mut request = client
                     .head(format!("http://{host}/v2/bench/img-{i:04}/manifests/main"))
-                    .header("Accept", MANIFEST_TYPES)
-                    .send()
-                    .await
-                    .unwrap();
-                assert!(response.headers().contains_key("docker-content-digest"));
+                    .header("Accept", MANIFEST_TYPES);
+                if let Some(digest) = condition {
+                    request = request.header("If-None-Match", format!("\"{digest}\""));
+                }
+                let response = request.send().await.unwrap();
+                match condition {
+                    Some(_) => assert_eq!(response.status(), 304),
+                    None => assert!(response.headers().contains_key("docker-content-digest")),
+                }
             }
         })
         .buffer_unordered(images)
@@ -160,53 +166,29 @@ async fn floor(host: &str) -> Duration {
 
 /// What the registry served over part of a run, read from its log: requests by kind (with the
 /// status) and the time the registry spent answering them; and the CPU time it used.
-struct Served {
-    log: PathBuf,
-    offset: u64,
+struct Counting {
+    requests: usize,
     cpu: Duration,
     own_cpu: Duration,
 }
 
-impl Served {
+impl Counting {
     fn from_now(registry: &Registry) -> Self {
-        let log = registry.log();
-        let offset = std::fs::metadata(&log).map_or(0, |m| m.len());
         Self {
-            offset,
+            requests: registry.served().unwrap().len(),
             cpu: registry_cpu(registry),
             own_cpu: process_cpu(Path::new("/proc/self")),
-            log,
         }
     }
 
     /// `(kind, count, registry time)` of every request since `from_now`, and the CPU used by
     /// the registry and by this process.
     fn since(&self, registry: &Registry) -> Phase {
-        let text = std::fs::read(&self.log).unwrap();
-        let text = String::from_utf8_lossy(&text[usize::try_from(self.offset).unwrap()..]);
+        let served = registry.served().unwrap();
+        let served = &served[self.requests..];
         let mut kinds: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
-        let mut connections = std::collections::HashSet::new();
-        for line in text
-            .lines()
-            .filter(|l| l.contains("msg=\"response completed"))
-        {
-            let field = |name: &str| {
-                let start = line.find(&format!(" {name}="))? + name.len() + 2;
-                let rest = &line[start..];
-                Some(match rest.strip_prefix('"') {
-                    Some(quoted) => &quoted[..quoted.find('"')?],
-                    None => rest.split(' ').next()?,
-                })
-            };
-            connections.extend(field("http.request.remoteaddr").map(str::to_owned));
-            let (Some(method), Some(uri), Some(status), Some(duration)) = (
-                field("http.request.method"),
-                field("http.request.uri"),
-                field("http.response.status"),
-                field("http.response.duration"),
-            ) else {
-                continue;
-            };
+        for request in served {
+            let uri = &request.uri;
             let what = if uri == "/v2/" {
                 "/v2/"
             } else if uri.contains("/manifests/") {
@@ -221,11 +203,12 @@ impl Served {
                 "other"
             };
             let entry = kinds
-                .entry(format!("{method} {what} {status}"))
+                .entry(format!("{} {what} {}", request.method, request.status))
                 .or_default();
             entry.0 += 1;
-            entry.1 += parse_go_duration(duration);
+            entry.1 += request.duration;
         }
+        let connections: HashSet<&str> = served.iter().map(|r| r.remote.as_str()).collect();
         Phase {
             kinds: kinds.into_iter().map(|(k, (n, d))| (k, n, d)).collect(),
             connections: connections.len(),
@@ -235,30 +218,12 @@ impl Served {
     }
 }
 
-/// What [`Served::since`] found.
+/// What [`Counting::since`] found.
 struct Phase {
     kinds: Vec<(String, usize, Duration)>,
     connections: usize,
     registry_cpu: Duration,
     own_cpu: Duration,
-}
-
-/// A Go duration as the registry logs it (`3.8ms`, `912.5µs`, `1.2s`).
-fn parse_go_duration(text: &str) -> Duration {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let value: f64 = text[..split].parse().unwrap_or(0.0);
-    Duration::from_secs_f64(
-        value
-            * match &text[split..] {
-                "s" => 1.0,
-                "ms" => 1e-3,
-                "µs" | "us" => 1e-6,
-                "ns" => 1e-9,
-                _ => 0.0,
-            },
-    )
 }
 
 /// CPU time (user + system) the registry process has used, from /proc.
@@ -486,6 +451,19 @@ fn skopeo_loop(host: &str) -> Duration {
     start.elapsed()
 }
 
+/// One warm snapshot and what it is measured against.
+struct SnapshotRun {
+    warm: Duration,
+    /// The 1,000 manifest `HEAD`s, plain.
+    floor: Duration,
+    /// The same, conditional on each digest (as the snapshot asks).
+    conditional_floor: Duration,
+    skopeo: Option<Duration>,
+    /// CPU used by the registry, the git daemon's connections and this process: during the
+    /// snapshot (0..3) and during the plain floor (3..6).
+    cpu: [Duration; 6],
+}
+
 #[tokio::main]
 async fn main() {
     let skip_skopeo = std::env::args().any(|a| a == "--skip-skopeo");
@@ -530,43 +508,53 @@ async fn main() {
         .unwrap();
     let cold = start.elapsed();
     assert_eq!(lock.components.len(), COMPONENTS);
-    // Warm runs, each followed by the floor and (unless skipped) the skopeo loop, so that each
+    // Warm runs, each followed by the floors and (unless skipped) the skopeo loop, so that each
     // ratio compares figures taken under the same load.
-    let mut snapshot_runs: Vec<(Duration, Duration, Option<Duration>)> = Vec::new();
-    let mut snapshot_cpu: Vec<[Duration; 3]> = Vec::new();
+    let last = lock.image_digests();
+    let mut snapshot_runs: Vec<SnapshotRun> = Vec::new();
+    let mut warm_served = None;
     for _ in 0..RUNS {
-        let (registry_before, git_before) = (registry_cpu(&registry), git_daemon_cpu(&git));
-        let own_before = process_cpu(Path::new("/proc/self"));
+        let cpu_now = || {
+            [
+                registry_cpu(&registry),
+                git_daemon_cpu(&git),
+                process_cpu(Path::new("/proc/self")),
+            ]
+        };
+        let counting = Counting::from_now(&registry);
+        let before = cpu_now();
         let start = Instant::now();
         let again = snapshot_product(&context, &request, &ProgressBar::hidden())
             .await
             .unwrap();
         let warm = start.elapsed();
-        snapshot_cpu.push([
-            registry_cpu(&registry).saturating_sub(registry_before),
-            git_daemon_cpu(&git).saturating_sub(git_before),
-            process_cpu(Path::new("/proc/self")).saturating_sub(own_before),
-        ]);
         assert_eq!(again.id, lock.id);
-        let floor_time = floor(&host).await;
-        let skopeo = (!skip_skopeo).then(|| skopeo_loop(&host));
-        snapshot_runs.push((warm, floor_time, skopeo));
+        let between = cpu_now();
+        warm_served.get_or_insert_with(|| counting.since(&registry));
+        let floor_time = floor(&host, None).await;
+        let after = cpu_now();
+        let conditional_floor = floor(&host, Some(&last)).await;
+        snapshot_runs.push(SnapshotRun {
+            warm,
+            floor: floor_time,
+            conditional_floor,
+            skopeo: (!skip_skopeo).then(|| skopeo_loop(&host)),
+            cpu: std::array::from_fn(|i| {
+                if i < 3 {
+                    between[i].saturating_sub(before[i])
+                } else {
+                    after[i - 3].saturating_sub(between[i - 3])
+                }
+            }),
+        });
     }
-    let warm = median(snapshot_runs.iter().map(|r| r.0).collect());
-    let floor_time = median(snapshot_runs.iter().map(|r| r.1).collect());
-    let snapshot_ratio = median_ratio(snapshot_runs.iter().map(|r| (r.0, r.1)));
-    let skopeo = (!skip_skopeo).then(|| {
-        (
-            median(snapshot_runs.iter().filter_map(|r| r.2).collect()),
-            median_ratio(snapshot_runs.iter().filter_map(|r| Some((r.2?, r.0)))),
-        )
-    });
 
     // The packaged charts, for the `helm push` loop.
     let charts = snapshot(
         &manifest::load_product(&product).unwrap(),
         &context.runners,
         CONCURRENCY,
+        None,
         &ProgressBar::hidden(),
     )
     .await
@@ -593,7 +581,7 @@ async fn main() {
             concurrency: CONCURRENCY,
             trigger: "bench".to_owned(),
         };
-        let counting = Served::from_now(&registry);
+        let counting = Counting::from_now(&registry);
         let start = Instant::now();
         let first = bundle_product(&context, &bundle, &ProgressBar::hidden())
             .await
@@ -602,7 +590,7 @@ async fn main() {
         assert!(first.bundle.uploaded_bytes > 0);
         let bundle_served = counting.since(&registry);
 
-        let counting = Served::from_now(&registry);
+        let counting = Counting::from_now(&registry);
         let start = Instant::now();
         let second = bundle_product(&context, &bundle, &ProgressBar::hidden())
             .await
@@ -619,7 +607,7 @@ async fn main() {
             client: context.runners.registry.clone(),
             base: format!("{host}/push-{run}"),
         };
-        let counting = Served::from_now(&registry);
+        let counting = Counting::from_now(&registry);
         let start = Instant::now();
         let pushed = push_bundle(
             &charts,
@@ -634,11 +622,11 @@ async fn main() {
         assert_eq!(pushed.charts.len(), COMPONENTS);
         let push_served = counting.since(&registry);
 
-        let counting = Served::from_now(&registry);
+        let counting = Counting::from_now(&registry);
         let floor_time = push_floor(&host, &format!("floor-{run}"), &charts).await;
         let floor_served = counting.since(&registry);
 
-        let counting = Served::from_now(&registry);
+        let counting = Counting::from_now(&registry);
         let start = Instant::now();
         for entry in std::fs::read_dir(&charts_dir).unwrap() {
             let status = Command::new(&helm)
@@ -680,31 +668,60 @@ async fn main() {
         (column(0), column(1), column(2), column(3), column(4));
     let ratio = |a: usize, b: usize| median_ratio(runs.iter().map(|r| (r[a], r[b])));
 
+    let column = |f: &dyn Fn(&SnapshotRun) -> Option<Duration>| {
+        median(snapshot_runs.iter().filter_map(f).collect())
+    };
+    let ratio_of = |f: &dyn Fn(&SnapshotRun) -> Option<(Duration, Duration)>| {
+        median_ratio(snapshot_runs.iter().filter_map(f))
+    };
     println!("| what | figure |");
     println!("| --- | --- |");
     println!(
         "| snapshot, cold (empty state: 100 mirrors cloned) | {} |",
         seconds(cold)
     );
-    println!("| snapshot, warm (median of {RUNS}) | {} |", seconds(warm));
+    println!(
+        "| snapshot, warm (median of {RUNS}) | {} |",
+        seconds(column(&|r| Some(r.warm)))
+    );
     println!(
         "| floor: 1,000 manifest HEADs, bare HTTP client, concurrency {CONCURRENCY} (median of {RUNS}) | {} |",
-        seconds(floor_time)
+        seconds(column(&|r| Some(r.floor)))
     );
-    println!("| snapshot / floor (median of the {RUNS} runs' ratios) | {snapshot_ratio:.2}x |");
-    let cpu = |i: usize| seconds(median(snapshot_cpu.iter().map(|c| c[i]).collect()));
+    println!(
+        "| snapshot / floor (median of the {RUNS} runs' ratios) | {:.2}x |",
+        ratio_of(&|r| Some((r.warm, r.floor)))
+    );
+    println!(
+        "| conditional floor: the same HEADs with `If-None-Match` (all 304) (median of {RUNS}) | {} |",
+        seconds(column(&|r| Some(r.conditional_floor)))
+    );
+    println!(
+        "| snapshot / conditional floor (median of the {RUNS} runs' ratios) | {:.2}x |",
+        ratio_of(&|r| Some((r.warm, r.conditional_floor)))
+    );
+    let cpu = |i: usize| seconds(column(&|r| Some(r.cpu[i])));
     println!(
         "| CPU during a warm snapshot (medians): registry / git daemon's connections / this process | {} / {} / {} |",
         cpu(0),
         cpu(1),
         cpu(2)
     );
-    if let Some((skopeo, ratio)) = skopeo {
+    println!(
+        "| CPU during the plain floor (medians): registry / git daemon's connections / this process | {} / {} / {} |",
+        cpu(3),
+        cpu(4),
+        cpu(5)
+    );
+    if !skip_skopeo {
         println!(
             "| sequential `skopeo inspect --raw` loop, 1,000 images (median of {RUNS}) | {} |",
-            seconds(skopeo)
+            seconds(column(&|r| r.skopeo))
         );
-        println!("| skopeo loop / snapshot (median of the {RUNS} runs' ratios) | {ratio:.1}x |");
+        println!(
+            "| skopeo loop / snapshot (median of the {RUNS} runs' ratios) | {:.1}x |",
+            ratio_of(&|r| Some((r.skopeo?, r.warm)))
+        );
     }
     println!(
         "| bundle command, 200 charts, new repositories (snapshot + push; median of {RUNS}) | {} |",
@@ -742,6 +759,9 @@ async fn main() {
         "| helm loop / push floor (median of the {RUNS} runs' ratios) | {:.1}x |",
         ratio(3, 4)
     );
+    if let Some(phase) = &warm_served {
+        print_served("warm snapshot", phase);
+    }
     for (name, phase) in [
         "bundle command, first time",
         "re-bundle unchanged",

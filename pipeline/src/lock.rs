@@ -3,6 +3,8 @@
 //! Its `id` is the sha256 of the canonical JSON (RFC 8785) of everything else, so the same
 //! inputs always give the same id, whatever the order in which they were resolved.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -197,6 +199,23 @@ impl Lock {
     /// The component called `name`.
     pub fn component(&self, name: &str) -> Option<&LockedComponent> {
         self.components.iter().find(|c| c.name == name)
+    }
+
+    /// Every image reference of the lock (the test image too) with the digest it had.
+    pub fn image_digests(&self) -> HashMap<&str, &str> {
+        self.components
+            .iter()
+            .flat_map(|c| {
+                c.images
+                    .iter()
+                    .map(|i| (i.reference.as_str(), i.digest.as_str()))
+            })
+            .chain(
+                self.test_image
+                    .iter()
+                    .map(|i| (i.reference.as_str(), i.digest.as_str())),
+            )
+            .collect()
     }
 }
 

@@ -58,7 +58,15 @@ pub async fn snapshot_product(
     progress: &ProgressBar,
 ) -> Result<Lock, Error> {
     let product = load_product(&request.manifest)?;
-    let snapshot = snapshot(&product, &context.runners, request.concurrency, progress).await?;
+    let previous = context.store.latest_lock(&product.name).await?;
+    let snapshot = snapshot(
+        &product,
+        &context.runners,
+        request.concurrency,
+        previous.as_ref(),
+        progress,
+    )
+    .await?;
     context.store.put_lock(&snapshot.lock).await?;
     Ok(snapshot.lock)
 }
@@ -128,7 +136,16 @@ pub(crate) async fn snapshot_and_bundle(
     build.begin_stage("snapshot");
     store.save_build(build).await?;
 
-    let snapshot = match snapshot(product, &context.runners, concurrency, progress).await {
+    let previous = store.latest_lock(&product.name).await?;
+    let snapshot = match snapshot(
+        product,
+        &context.runners,
+        concurrency,
+        previous.as_ref(),
+        progress,
+    )
+    .await
+    {
         Ok(snapshot) => snapshot,
         Err(error) => return fail(context, build, "snapshot", error.into()).await,
     };

@@ -48,18 +48,21 @@ pub enum ChartContent {
 }
 
 /// Resolve every component of `product` with at most `concurrency` requests in flight (git
-/// fetches and registry requests alike).
+/// fetches and registry requests alike). `previous`, the product's last lock, lets the
+/// registry answer "not modified" for image tags that still point where they did.
 pub async fn snapshot(
     product: &Product,
     runners: &Runners,
     concurrency: usize,
+    previous: Option<&Lock>,
     progress: &ProgressBar,
 ) -> Result<Snapshot, SnapshotErrors> {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
     progress.set_length(product.components.len() as u64);
+    let last_digests = previous.map(Lock::image_digests).unwrap_or_default();
     let (charts, images) = tokio::join!(
         resolve_charts(product, runners, &limit, progress),
-        resolve_images(product, runners, &limit),
+        resolve_images(product, runners, &limit, &last_digests),
     );
     let mut errors = Vec::new();
     let mut locked = Vec::new();
@@ -304,11 +307,13 @@ async fn resolve_oci_chart(component: &Component, runners: &Runners) -> ChartRes
     ))
 }
 
-/// Resolve every distinct image reference once.
+/// Resolve every distinct image reference once, telling the registry the digest it had in
+/// `last_digests`.
 async fn resolve_images(
     product: &Product,
     runners: &Runners,
     limit: &Semaphore,
+    last_digests: &HashMap<&str, &str>,
 ) -> HashMap<String, Result<String, RegistryError>> {
     let mut distinct: Vec<&str> = product
         .components
@@ -323,7 +328,11 @@ async fn resolve_images(
             let digest = match parse_reference(text) {
                 Ok(reference) => {
                     let _permit = limit.acquire().await.expect("semaphore open");
-                    runners.registry.resolve_digest(&reference).await
+                    let last = last_digests.get(text).copied();
+                    runners
+                        .registry
+                        .resolve_digest_since(&reference, last)
+                        .await
                 }
                 Err(error) => Err(error),
             };

@@ -153,6 +153,18 @@ impl Store {
         Ok(())
     }
 
+    /// The lock of `product` recorded last, if any (a lock recorded again keeps the time it was
+    /// first recorded).
+    pub async fn latest_lock(&self, product: &str) -> Result<Option<Lock>, StoreError> {
+        let row = sqlx::query(
+            "SELECT document FROM locks WHERE product = $1 ORDER BY created_at DESC, id LIMIT 1",
+        )
+        .bind(product)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| lock_from_row(&row)).transpose()
+    }
+
     /// The locks whose id is `id` or starts with it.
     pub async fn find_locks(&self, id: &str) -> Result<Vec<Lock>, StoreError> {
         let pattern = format!("{}%", id.replace(['%', '_'], ""));
@@ -160,15 +172,7 @@ impl Store {
             .bind(pattern)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let text: String = row.try_get("document")?;
-                Lock::from_json(text.as_bytes()).map_err(|message| StoreError::Corrupt {
-                    what: "lock".to_owned(),
-                    message,
-                })
-            })
-            .collect()
+        rows.iter().map(lock_from_row).collect()
     }
 
     /// Record a pushed bundle.
@@ -517,6 +521,11 @@ fn corrupt(what: &str, error: &dyn std::fmt::Display) -> StoreError {
         what: what.to_owned(),
         message: error.to_string(),
     }
+}
+
+fn lock_from_row(row: &AnyRow) -> Result<Lock, StoreError> {
+    let text: String = row.try_get("document")?;
+    Lock::from_json(text.as_bytes()).map_err(|message| corrupt("lock", &message))
 }
 
 fn optional_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreError> {

@@ -45,7 +45,7 @@ pub use image::{MultiArchImage, PROBE_PATH, PushedImage, ScratchImage, probe_bin
 pub use kube_sim::{SimCluster, kube_sim_binary};
 pub use logs::LogCapture;
 pub use postgres::Postgres;
-pub use registry::Registry;
+pub use registry::{Registry, Served};
 
 /// The root of the Chorale workspace (where `Cargo.toml`, `infra/` and `product-manifests/`
 /// are).

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -210,6 +211,17 @@ impl Registry {
         self.dir.path().join("registry.log")
     }
 
+    /// Every request the registry has answered so far, in order, read from its access log.
+    pub fn served(&self) -> Result<Vec<Served>, Error> {
+        let path = self.log();
+        let text = std::fs::read(&path).map_err(|source| Error::io("reading", &path, source))?;
+        Ok(String::from_utf8_lossy(&text)
+            .lines()
+            .filter(|line| line.contains("msg=\"response completed"))
+            .filter_map(Served::parse)
+            .collect())
+    }
+
     /// Writes `dir/config.json` in the Docker config format with this registry's credentials
     /// (empty `auths` when anonymous) and returns its path: point `DOCKER_CONFIG` at `dir`.
     pub fn write_docker_config(&self, dir: &Path) -> Result<PathBuf, Error> {
@@ -256,4 +268,54 @@ impl Registry {
             .map(|(user, password)| vec!["--creds".to_owned(), format!("{user}:{password}")])
             .unwrap_or_default()
     }
+}
+
+/// One request a [`Registry`] answered, from its access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Served {
+    /// `GET`, `HEAD`, `PUT`, …
+    pub method: String,
+    /// Path and query, e.g. `/v2/demo/db/manifests/main`.
+    pub uri: String,
+    /// The status the registry answered.
+    pub status: u16,
+    /// How long the registry took to answer.
+    pub duration: Duration,
+    /// The client's address and port (one per connection).
+    pub remote: String,
+}
+
+impl Served {
+    /// A `response completed` line of the registry's log (logfmt), if it has every field.
+    fn parse(line: &str) -> Option<Self> {
+        let field = |name: &str| {
+            let start = line.find(&format!(" {name}="))? + name.len() + 2;
+            let rest = &line[start..];
+            Some(match rest.strip_prefix('"') {
+                Some(quoted) => &quoted[..quoted.find('"')?],
+                None => rest.split(' ').next()?,
+            })
+        };
+        Some(Self {
+            method: field("http.request.method")?.to_owned(),
+            uri: field("http.request.uri")?.to_owned(),
+            status: field("http.response.status")?.parse().ok()?,
+            duration: go_duration(field("http.response.duration")?)?,
+            remote: field("http.request.remoteaddr")?.to_owned(),
+        })
+    }
+}
+
+/// A Go duration as the registry logs it (`3.8ms`, `912.5µs`, `1.2s`).
+fn go_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let value: f64 = text[..split].parse().ok()?;
+    let unit = match &text[split..] {
+        "s" => 1.0,
+        "ms" => 1e-3,
+        "µs" | "us" => 1e-6,
+        "ns" => 1e-9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(value * unit))
 }

@@ -286,3 +286,81 @@ spec:
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_last_lock_makes_unchanged_images_cheap_and_a_moved_tag_is_still_seen() {
+    let world = World::new();
+    let db = world.chart_repo("db", "chart", "db");
+    let host = world.registry.host();
+    let first = world.push_image("demo/db:main");
+    let cache = world.push_image("demo/cache:main");
+    let product = world.product(&format!(
+        r#"apiVersion: chorale.dev/v1alpha1
+kind: Product
+metadata: {{ name: demo }}
+spec:
+  versionLine: "1.0"
+  components:
+    - name: db
+      source: {{ git: {db}, ref: main, chartPath: chart }}
+      images:
+        - ref: {host}/demo/db:main
+        - ref: {host}/demo/cache:main
+          values: cache.image
+"#,
+        db = db.url(),
+    ));
+    let context = world.context().await;
+    let manifest_answers = |since: usize| -> Vec<(String, u16)> {
+        let mut answers: Vec<(String, u16)> = world.registry.served().unwrap()[since..]
+            .iter()
+            .filter(|r| r.uri.contains("/manifests/"))
+            .map(|r| (format!("{} {}", r.method, r.uri), r.status))
+            .collect();
+        answers.sort();
+        answers
+    };
+    let lock = snapshot_product(&context, &request(product.clone()), &quiet())
+        .await
+        .unwrap();
+    assert_eq!(
+        context.store.latest_lock("demo").await.unwrap().as_ref(),
+        Some(&lock)
+    );
+
+    // The db tag moves; the cache tag stays.
+    let second = ScratchImage::new()
+        .label("build", "2")
+        .push(&world.registry, "demo/db:main")
+        .unwrap();
+    assert_ne!(second.digest, first.digest);
+    let before = world.registry.served().unwrap().len();
+    let moved = snapshot_product(&context, &request(product.clone()), &quiet())
+        .await
+        .unwrap();
+    let images = &moved.component("db").unwrap().images;
+    assert_eq!(images[0].digest, second.digest, "the moved tag is seen");
+    assert_eq!(images[1].digest, cache.digest);
+    assert_eq!(
+        manifest_answers(before),
+        [
+            ("HEAD /v2/demo/cache/manifests/main".to_owned(), 304),
+            ("HEAD /v2/demo/db/manifests/main".to_owned(), 200),
+        ],
+        "asked on the digests of the last lock: the unchanged tag is not modified"
+    );
+
+    // Now nothing has moved since the last lock.
+    let before = world.registry.served().unwrap().len();
+    let again = snapshot_product(&context, &request(product), &quiet())
+        .await
+        .unwrap();
+    assert_eq!(again, moved);
+    assert_eq!(
+        manifest_answers(before),
+        [
+            ("HEAD /v2/demo/cache/manifests/main".to_owned(), 304),
+            ("HEAD /v2/demo/db/manifests/main".to_owned(), 304),
+        ]
+    );
+}

@@ -37,9 +37,22 @@ async fn contract(store: Store) {
     // Locks: stored once, found by id or unique prefix, verified on the way out.
     let first = lock("demo", "1.0.0");
     let second = lock("demo", "1.1.0");
+    assert_eq!(store.latest_lock("demo").await.unwrap(), None);
     store.put_lock(&first).await.unwrap();
     store.put_lock(&first).await.unwrap();
+    assert_eq!(
+        store.latest_lock("demo").await.unwrap().as_ref(),
+        Some(&first)
+    );
+    // Recorded a few milliseconds later (times are kept to the millisecond).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     store.put_lock(&second).await.unwrap();
+    assert_eq!(
+        store.latest_lock("demo").await.unwrap().as_ref(),
+        Some(&second),
+        "the lock recorded last"
+    );
+    assert_eq!(store.latest_lock("other").await.unwrap(), None);
     assert_eq!(
         store.find_locks(&first.id).await.unwrap(),
         std::slice::from_ref(&first)

@@ -5,8 +5,9 @@
 //! a registry without authentication, it asks `/v2/` for a challenge before every request,
 //! which doubles the requests of a snapshot or a bundle. For an *open* registry — no
 //! credentials configured, and `/v2/` answers an anonymous client with 200, checked once —
-//! Chorale therefore (1) reads manifest digests with one `HEAD` each, (2) stores a blob with one
-//! request when it is already there and two when it is not (see
+//! Chorale therefore (1) reads manifest digests with one `HEAD` each, conditional on the digest
+//! the tag had before when that is known (see [`HostClient::head_digest`]), (2) stores a blob
+//! with one request when it is already there and two when it is not (see
 //! [`HostClient::mount_or_upload`]), and (3) writes through a second client that never has
 //! credentials stored, so its requests go out as they are. Anything unexpected on a shortcut
 //! (an error status, a missing header, a mismatch) returns `None`, and the caller takes the
@@ -115,33 +116,55 @@ impl HostClient {
     /// The digest of the manifest `reference` names in one request, for an open registry:
     /// `Some(Ok(digest))`, `Some(Err(()))` when the registry says it has no such manifest, or
     /// `None` to use the full client.
-    pub(super) async fn head_digest(&self, reference: &Reference) -> Option<Result<String, ()>> {
+    ///
+    /// With `last` (the digest this reference had before) the request is conditional
+    /// (`If-None-Match`): a registry whose `ETag` is the manifest digest, as `docker-registry`'s
+    /// is, answers 304 Not Modified without reading the manifest, which costs it about a fifth
+    /// less than a plain `HEAD`; a registry that ignores the condition answers 200 as usual.
+    pub(super) async fn head_digest(
+        &self,
+        reference: &Reference,
+        last: Option<&str>,
+    ) -> Option<Result<String, ()>> {
         if !self.is_open().await {
             return None;
         }
         let target = reference.digest().or(reference.tag())?;
-        let response = self
+        let mut request = self
             .http
             .head(format!(
                 "{}/v2/{}/manifests/{target}",
                 self.base,
                 reference.repository()
             ))
-            .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPES.join(", "))
-            .send()
-            .await
-            .ok()?;
-        match response.status() {
-            reqwest::StatusCode::OK => {}
-            reqwest::StatusCode::NOT_FOUND => return Some(Err(())),
+            .header(reqwest::header::ACCEPT, MANIFEST_MEDIA_TYPES.join(", "));
+        let last = last.filter(|_| reference.digest().is_none());
+        if let Some(last) = last {
+            request = request.header(reqwest::header::IF_NONE_MATCH, format!("\"{last}\""));
+        }
+        let response = request.send().await.ok()?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(|value| value.trim_matches('"'))
+        };
+        match (response.status(), last) {
+            (reqwest::StatusCode::OK, _) => {}
+            (reqwest::StatusCode::NOT_MODIFIED, Some(last)) => {
+                // Not modified: the digest is `last`, unless the answer names another one.
+                let named = [header("docker-content-digest"), header("etag")];
+                return named
+                    .into_iter()
+                    .flatten()
+                    .all(|digest| digest == last)
+                    .then(|| Ok(last.to_owned()));
+            }
+            (reqwest::StatusCode::NOT_FOUND, _) => return Some(Err(())),
             _ => return None,
         }
-        let digest = response
-            .headers()
-            .get("docker-content-digest")?
-            .to_str()
-            .ok()?
-            .to_owned();
+        let digest = header("docker-content-digest")?.to_owned();
         let consistent = reference.digest().is_none_or(|asked| asked == digest);
         (digest.starts_with("sha256:") && consistent).then_some(Ok(digest))
     }

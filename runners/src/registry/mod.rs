@@ -173,8 +173,19 @@ impl RegistryClient {
 
     /// The digest of the manifest `reference` points at; a multi-arch index keeps its own digest.
     pub async fn resolve_digest(&self, reference: &Reference) -> Result<String, RegistryError> {
+        self.resolve_digest_since(reference, None).await
+    }
+
+    /// [`resolve_digest`](Self::resolve_digest), knowing the digest `last` the reference had
+    /// before: an open registry is asked conditionally (`If-None-Match`), so that an unchanged
+    /// tag costs it less. The answer is the same either way.
+    pub async fn resolve_digest_since(
+        &self,
+        reference: &Reference,
+        last: Option<&str>,
+    ) -> Result<String, RegistryError> {
         let host = self.host(reference.resolve_registry())?;
-        match host.head_digest(reference).await {
+        match host.head_digest(reference, last).await {
             Some(Ok(digest)) => return Ok(digest),
             Some(Err(())) => {
                 return Err(RegistryError::NotFound {
