@@ -26,6 +26,10 @@ impl GitDaemon {
     /// Starts `git daemon` on a free loopback port with an empty base directory.
     pub fn start() -> Result<Self, Error> {
         process::require("git", "to serve git:// remotes")?;
+        // `git-daemon` itself, not the `git daemon` wrapper: the wrapper runs it as a child
+        // that outlives the wrapper when the fixture stops it.
+        let exec_path = process::run(Command::new("git").arg("--exec-path"))?;
+        let program = Path::new(exec_path.trim()).join("git-daemon");
         let dir = tempfile::Builder::new()
             .prefix("chorale-git-")
             .tempdir()
@@ -38,8 +42,7 @@ impl GitDaemon {
         let (port, daemon) = process::start_on_free_port(|port| {
             let mut daemon = Daemon::spawn(
                 &format!("git daemon on 127.0.0.1:{port}"),
-                Command::new("git")
-                    .arg("daemon")
+                Command::new(&program)
                     .args(["--export-all", "--enable=receive-pack", "--reuseaddr"])
                     .args(["--informative-errors", "--listen=127.0.0.1"])
                     .arg(format!("--port={port}"))

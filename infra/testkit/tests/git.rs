@@ -119,10 +119,14 @@ fn a_dropped_daemon_stops_and_removes_its_repositories() {
     let daemon = GitDaemon::start().unwrap();
     let repo = daemon.create_repo("gone").unwrap();
     repo.commit("empty").unwrap();
-    let (url, base) = (repo.url().to_owned(), daemon.base_dir());
+    let (url, base, port) = (repo.url().to_owned(), daemon.base_dir(), daemon.port());
     drop(repo);
     drop(daemon);
     assert!(!base.exists());
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "no process of the daemon listens on its port any more"
+    );
     let output = Command::new("git")
         .args(["ls-remote", &url])
         .output()
