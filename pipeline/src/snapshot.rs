@@ -150,11 +150,7 @@ async fn resolve_charts(
     let git = futures::stream::iter(by_remote)
         .map(|(remote, components)| async move {
             let wanted = components.iter().map(|c| folder_at(c)).collect();
-            let fetched = {
-                let _permit = limit.acquire().await.expect("semaphore open");
-                runners.git.fetch_folders(remote, wanted).await
-            };
-            let read = match fetched {
+            let read = match runners.git.fetch_folders(remote, wanted, Some(limit)).await {
                 Ok(read) => read,
                 Err(error) => vec![Err(error); components.len()],
             };

@@ -141,23 +141,32 @@ impl GitRunner {
 
     /// Bring the mirror of `url` up to date with every branch and tag of the remote.
     pub async fn fetch(&self, url: &str) -> Result<(), GitError> {
-        self.fetch_folders(url, Vec::new()).await.map(drop)
+        self.fetch_folders(url, Vec::new(), None).await.map(drop)
     }
 
     /// [`fetch`](Self::fetch) the mirror of `url`, then read `wanted` from it with the mirror
     /// opened once (opening a repository is most of the cost of a small read): for each, the
     /// commit its reference resolves to and the folder at that commit, in the order asked.
     /// `Err` when the fetch fails; a folder that cannot be read is an `Err` in its place.
+    ///
+    /// `shared` is a limit the caller shares with other work (a snapshot's registry requests):
+    /// a permit of it is held while fetching, taken once this runner has a fetch slot, so that
+    /// waiting for a slot holds none.
     pub async fn fetch_folders(
         &self,
         url: &str,
         wanted: Vec<FolderAt>,
+        shared: Option<&tokio::sync::Semaphore>,
     ) -> Result<Vec<Result<(String, Folder), GitError>>, GitError> {
         let _slot = self
             .fetches
             .acquire()
             .await
             .expect("the fetch semaphore is never closed");
+        let _shared = match shared {
+            Some(limit) => Some(limit.acquire().await.expect("the caller's limit is open")),
+            None => None,
+        };
         let this = self.clone();
         let url = url.to_owned();
         run_blocking(move || {
@@ -175,26 +184,6 @@ impl GitRunner {
                 .collect())
         })
         .await
-    }
-
-    /// Resolve `reference` (a branch, a tag, a full ref name or a 40-hex commit id) to a commit
-    /// id in the mirror of `url` ([`fetch`](Self::fetch) it first).
-    pub async fn resolve(&self, url: &str, reference: &str) -> Result<String, GitError> {
-        let this = self.clone();
-        let (url, reference) = (url.to_owned(), reference.to_owned());
-        run_blocking(move || resolve_in(&this.open_mirror(&url)?, &url, &reference)).await
-    }
-
-    /// Read every file below `path` at `commit` of the mirror of `url` (resolve it first).
-    pub async fn read_folder(
-        &self,
-        url: &str,
-        commit: &str,
-        path: &str,
-    ) -> Result<Folder, GitError> {
-        let this = self.clone();
-        let (url, commit, path) = (url.to_owned(), commit.to_owned(), path.to_owned());
-        run_blocking(move || read_folder_in(&this.open_mirror(&url)?, &url, &commit, &path)).await
     }
 
     /// The commits reachable from `to` but not from `from`, newest first (at most `limit`).

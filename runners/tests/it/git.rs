@@ -34,6 +34,7 @@ async fn fetch_folders_reads_each_folder_at_its_ref_or_says_why_not() {
                 at("main", "missing"),
                 at("no-such-branch", "a"),
             ],
+            None,
         )
         .await
         .unwrap();
@@ -66,7 +67,7 @@ async fn fetch_folders_reads_each_folder_at_its_ref_or_says_why_not() {
     // A remote that cannot be fetched fails as a whole.
     let gone = daemon.url("never-created");
     let error = git
-        .fetch_folders(&gone, vec![at("main", "a")])
+        .fetch_folders(&gone, vec![at("main", "a")], None)
         .await
         .unwrap_err();
     assert!(matches!(error, GitError::Unreachable { .. }), "{error:?}");
