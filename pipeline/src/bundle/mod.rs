@@ -252,16 +252,10 @@ pub async fn push_bundle(
     } else {
         &[&bundle.config, &bundle.tests, &bundle.values]
     };
-    let own_blobs = futures::future::try_join_all(own_blobs.iter().map(|blob| async {
-        let digest = sha256(blob);
-        pusher
-            .request(destination.ensure_blob(product, &digest, blob, None))
-            .await
-    }));
-    let (pushed, own) = futures::future::try_join(charts_pushed, own_blobs)
+    let (pushed, own) = futures::future::try_join(charts_pushed, pusher.blobs(product, own_blobs))
         .await
         .map_err(fail)?;
-    let uploaded_bytes = pushed.iter().map(|(_, n)| n).sum::<u64>() + own.iter().sum::<u64>();
+    let uploaded_bytes = pushed.iter().map(|(_, n)| n).sum::<u64>() + own;
     let mut charts_out: Vec<PushedChart> = pushed.into_iter().map(|(c, _)| c).collect();
     charts_out.sort_by(|a, b| a.component.cmp(&b.component));
 
@@ -374,6 +368,19 @@ impl Pusher<'_> {
         }
     }
 
+    /// Make sure repository `repo` holds `blobs`, all at once; returns the bytes uploaded.
+    async fn blobs(&self, repo: &str, blobs: &[&Bytes]) -> Result<u64, RegistryError> {
+        let uploaded = futures::future::try_join_all(blobs.iter().map(|blob| {
+            self.request(async move {
+                self.destination
+                    .ensure_blob(repo, &sha256(blob), blob, None)
+                    .await
+            })
+        }))
+        .await?;
+        Ok(uploaded.iter().sum())
+    }
+
     /// Push `chart` on its own unless it is there already, and — when `into_bundle`, i.e. the
     /// bundle is not stored yet — put its archive into the bundle repository. Returns where the
     /// chart is and the bytes uploaded.
@@ -390,22 +397,7 @@ impl Pusher<'_> {
             .request(destination.has_manifest(&repo, &chart.tag, &digest))
             .await?
         {
-            let (config, archive) = futures::future::try_join(
-                self.request(destination.ensure_blob(
-                    &repo,
-                    &sha256(&chart.config),
-                    &chart.config,
-                    None,
-                )),
-                self.request(destination.ensure_blob(
-                    &repo,
-                    &sha256(&chart.archive),
-                    &chart.archive,
-                    None,
-                )),
-            )
-            .await?;
-            uploaded += config + archive;
+            uploaded += self.blobs(&repo, &[&chart.config, &chart.archive]).await?;
             self.request(destination.put_manifest(
                 &repo,
                 &chart.tag,
