@@ -1,6 +1,7 @@
 //! Bundles in a real registry and in an OCI layout, read back by independent clients (helm and
 //! skopeo); registry authentication; and a registry that goes down halfway.
 
+use chorale::archive;
 use chorale::builds::{BundleRef, Status};
 use chorale::bundle::fetch_bundle;
 use chorale::pipeline::{BundleRequest, bundle_product};
@@ -324,19 +325,14 @@ async fn without_a_registry_the_bundle_is_an_oci_layout_skopeo_reads() {
     assert_eq!(again.bundle.digest, bundled.bundle.digest);
 }
 
-/// A values archive of `entries` (path, text), as a tarball tool would write it.
+/// A values archive of `entries` (path, text).
 fn tarball(entries: &[(&str, &str)]) -> Vec<u8> {
-    use std::io::Write;
-    let mut tar = tar::Builder::new(Vec::new());
-    for (path, text) in entries {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        tar.append_data(&mut header, path, text.as_bytes()).unwrap();
-    }
-    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gzip.write_all(&tar.into_inner().unwrap()).unwrap();
-    gzip.finish().unwrap()
+    let entries = entries.iter().map(|(path, text)| archive::Entry {
+        path: (*path).to_owned(),
+        content: text.as_bytes(),
+        executable: false,
+    });
+    archive::tgz(entries, 0).unwrap()
 }
 
 #[tokio::test]

@@ -174,6 +174,17 @@ async fn history() -> History {
     }
 }
 
+/// `text` with what stands between the first `before` and the `after` that follows replaced
+/// by `<NOW>`.
+fn now_between(text: &str, before: &str, after: &str) -> String {
+    let start = text
+        .find(before)
+        .unwrap_or_else(|| panic!("`{before}` in:\n{text}"))
+        + before.len();
+    let end = start + text[start..].find(after).expect("the end of the time");
+    format!("{}<NOW>{}", &text[..start], &text[end..])
+}
+
 impl History {
     /// `text` with what differs between runs replaced: the state folder, the lock ids (they
     /// hold the git daemon's port) and the time the report was generated (in every format:
@@ -203,22 +214,8 @@ impl History {
                 })
                 .collect::<Vec<_>>()
                 .join("\n"),
-            Format::Junit => {
-                let start = text
-                    .find("timestamp=\"")
-                    .expect("the document has a timestamp")
-                    + "timestamp=\"".len();
-                let end = start + text[start..].find('"').unwrap();
-                format!("{}<NOW>{}", &text[..start], &text[end..])
-            }
-            Format::Html => {
-                let start = text
-                    .find("<span>generated ")
-                    .expect("the page says when it was generated")
-                    + "<span>generated ".len();
-                let end = start + text[start..].find("</span>").unwrap();
-                format!("{}<NOW>{}", &text[..start], &text[end..])
-            }
+            Format::Junit => now_between(&text, "timestamp=\"", "\""),
+            Format::Html => now_between(&text, "<span>generated ", "</span>"),
         }
     }
 
