@@ -21,9 +21,6 @@ pub struct BuildContext {
     pub probe: PinnedImage,
     /// Every locked component, in lock order.
     pub components: Vec<ComponentContext>,
-    /// The results volume's claim.
-    #[serde(default)]
-    pub storage: ResultsStorage,
 }
 
 /// An image pinned by digest.
@@ -102,27 +99,6 @@ pub struct ImageContext {
     pub values: String,
 }
 
-/// The results volume's claim: its storage class (the cluster's default when `None`) and
-/// size.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResultsStorage {
-    /// `spec.storageClassName` of the claim.
-    #[serde(default)]
-    pub storage_class: Option<String>,
-    /// The requested size, e.g. `64Mi`.
-    pub size: String,
-}
-
-impl Default for ResultsStorage {
-    fn default() -> Self {
-        Self {
-            storage_class: None,
-            size: "64Mi".to_owned(),
-        }
-    }
-}
-
 /// The digest placeholders carry.
 const PLACEHOLDER_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -141,7 +117,6 @@ impl BuildContext {
                 digest: PLACEHOLDER_DIGEST.to_owned(),
             },
             components,
-            storage: ResultsStorage::default(),
         }
     }
 

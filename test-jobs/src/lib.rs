@@ -6,10 +6,11 @@
 //! - [`Catalogue`]: the entries a plan `uses` (data files under `test-jobs/catalogue/`):
 //!   `workloads-ready`, `helm-test` and `pod-restart`, which Chorale performs through the
 //!   Kubernetes API, and `http-probe` and `job`, which run in the cluster as Jobs.
-//! - [`PlannedTest::render`]: an in-cluster test's Job, results claim and collector Pod for a
-//!   [`BuildContext`].
+//! - [`PlannedTest::render`]: an in-cluster test's Job, with its results volume and collector
+//!   container, for a [`BuildContext`].
 //! - [`results`]: the results protocol: the JUnit files a Job's containers write to
-//!   `/chorale/results`, read back from the collector's log, or the Job's exit status.
+//!   `/chorale/results`, read back from the collector container's log, or the Job's exit
+//!   status.
 //!
 //! See docs/test-jobs.md for the manifest syntax and what the pipeline does for each entry.
 
@@ -27,9 +28,7 @@ pub mod results;
 mod schema;
 
 pub use catalogue::{Catalogue, Entry, Parameter, Runs, Template, TemplateSource};
-pub use context::{
-    BuildContext, ChartContext, ComponentContext, ImageContext, PinnedImage, ResultsStorage,
-};
+pub use context::{BuildContext, ChartContext, ComponentContext, ImageContext, PinnedImage};
 pub use errors::Error;
 pub use node::Node;
 pub use parameters::ParameterType;

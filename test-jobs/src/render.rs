@@ -1,6 +1,6 @@
 //! Rendering an in-cluster test: its Job template with minijinja (strict undefined) and the
-//! build context, then the checks and additions every test Job gets, plus the results claim
-//! and the collector Pod that go with it.
+//! build context, then the checks and additions every test Job gets: its results volume and
+//! the collector container that prints the results into the pod's log.
 
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value, json};
@@ -9,25 +9,18 @@ use crate::context::{BuildContext, is_dns_label};
 use crate::errors::Error;
 use crate::planned::{Action, PlannedTest};
 use crate::results::{
-    BUILD_LABEL, PROBE_USER, RESULTS_PATH, RESULTS_VOLUME, TEST_JOB_LABEL, claim, collector,
+    BUILD_LABEL, COLLECTOR_CONTAINER, PROBE_USER, RESULTS_PATH, RESULTS_VOLUME, TEST_JOB_LABEL,
+    collector_container, results_volume,
 };
 
-/// The Kubernetes objects of one in-cluster test, in the order the pipeline creates them:
-/// the claim, the Job, and (after the Job finished) the collector Pod.
+/// The Kubernetes objects of one in-cluster test: its Job.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobObjects {
     /// `metadata.name` of the Job.
     pub job_name: String,
-    /// `metadata.name` of the claim.
-    pub claim_name: String,
-    /// `metadata.name` of the collector Pod.
-    pub collector_name: String,
-    /// The results volume's PersistentVolumeClaim.
-    pub claim: Value,
-    /// The Job (`batch/v1`), with the results volume mounted in every container.
+    /// The Job (`batch/v1`), with the results volume mounted in every container and the
+    /// collector container ([`COLLECTOR_CONTAINER`]) last.
     pub job: Value,
-    /// The collector Pod that prints the results volume's JUnit files into its log.
-    pub collector: Value,
 }
 
 impl PlannedTest {
@@ -37,26 +30,17 @@ impl PlannedTest {
         format!("test-{}", self.name)
     }
 
-    /// The name of the test's results claim, `test-NAME-results`.
-    pub fn claim_name(&self) -> String {
-        format!("test-{}-results", self.name)
-    }
-
-    /// The name of the test's collector Pod, `test-NAME-collect`.
-    pub fn collector_name(&self) -> String {
-        format!("test-{}-collect", self.name)
-    }
-
-    /// Renders an in-cluster test's Job for a build, with its claim and collector.
+    /// Renders an in-cluster test's Job for a build, with its results volume and collector.
     ///
     /// The template sees `product`, `build`, `version`, `namespace`, `probe` (`image`,
-    /// `repository`, `digest`), `results` (`path`, `volume`, `claim`), `components` (by name:
+    /// `repository`, `digest`), `results` (`path`, `volume`), `components` (by name:
     /// `name`, `chart` {`name`, `version`, `digest`}, `images` [{`reference`, `repository`,
     /// `digest`, `image`, `values`}]), `test` (`name`, `job`, `timeoutSeconds`, `retries`) and
     /// `params` (the entry's parameters). The Job must be `batch/v1` `Job` with a name; it gets
     /// the build's namespace, the labels `dev.chorale/build` and `dev.chorale/test-job` (also on
     /// its pods), `backoffLimit` = retries, `activeDeadlineSeconds` = the timeout,
-    /// `restartPolicy: Never`, the results volume at `/chorale/results` in every container, and
+    /// `restartPolicy: Never`, `shareProcessNamespace: true`, the results volume (an
+    /// `emptyDir`) at `/chorale/results` in every container, the collector container last, and
     /// `fsGroup: 65534` unless its pod sets an fsGroup.
     pub fn render(&self, context: &BuildContext) -> Result<JobObjects, Error> {
         let Action::InCluster(job_test) = &self.action else {
@@ -91,14 +75,7 @@ impl PlannedTest {
                 template: template.name.clone(),
                 reason,
             })?;
-        Ok(JobObjects {
-            job_name,
-            claim_name: self.claim_name(),
-            collector_name: self.collector_name(),
-            claim: claim(self, context),
-            job,
-            collector: collector(self, context),
-        })
+        Ok(JobObjects { job_name, job })
     }
 
     /// What the template sees.
@@ -141,7 +118,6 @@ impl PlannedTest {
             "results": {
                 "path": RESULTS_PATH,
                 "volume": RESULTS_VOLUME,
-                "claim": self.claim_name(),
             },
             "components": components,
             "test": {
@@ -207,6 +183,8 @@ impl PlannedTest {
         );
         let pod = object_at(job, &["spec", "template", "spec"])?;
         pod.insert("restartPolicy".to_owned(), json!("Never"));
+        // The collector sees the other containers' processes end (see `results`).
+        pod.insert("shareProcessNamespace".to_owned(), json!(true));
         let volumes = array_at(pod, "volumes")?;
         if volumes
             .iter()
@@ -216,10 +194,7 @@ impl PlannedTest {
                 "it has a volume named `{RESULTS_VOLUME}`; that name is Chorale's results volume, rename it"
             ));
         }
-        volumes.push(json!({
-            "name": RESULTS_VOLUME,
-            "persistentVolumeClaim": { "claimName": self.claim_name() },
-        }));
+        volumes.push(results_volume());
         let mut containers = 0;
         for list in ["initContainers", "containers"] {
             let Some(items) = pod.get_mut(list) else {
@@ -233,6 +208,11 @@ impl PlannedTest {
                 let container = container
                     .as_object_mut()
                     .ok_or_else(|| format!("an item of spec.template.spec.{list} is not a map"))?;
+                if container.get("name").and_then(Value::as_str) == Some(COLLECTOR_CONTAINER) {
+                    return Err(format!(
+                        "a container is named `{COLLECTOR_CONTAINER}`; that name is Chorale's results collector, rename it"
+                    ));
+                }
                 let mounts = array_at(container, "volumeMounts")?;
                 if mounts.iter().any(|mount| {
                     mount.get("mountPath").and_then(Value::as_str) == Some(RESULTS_PATH)
@@ -249,6 +229,7 @@ impl PlannedTest {
                 "spec.template.spec.containers is empty; give the Job a container".to_owned(),
             );
         }
+        array_at(pod, "containers")?.push(collector_container(self, context));
         let security = object_at(job, &["spec", "template", "spec", "securityContext"])?;
         security
             .entry("fsGroup")

@@ -1,13 +1,18 @@
 //! The results protocol: how an in-cluster test's JUnit files get from its containers to the
-//! pipeline, on a real cluster and on the stand-in alike, without `exec`.
+//! pipeline, on any cluster (no storage, no `exec`, no API access from pods) and on the
+//! stand-in alike.
 //!
-//! 1. Every test Job mounts a volume backed by a PersistentVolumeClaim ([`claim`]) at
+//! 1. Every test Job's pod has an `emptyDir` volume ([`RESULTS_VOLUME`]) mounted at
 //!    [`RESULTS_PATH`] in all its containers; a container that writes JUnit XML files there
 //!    (any `*.xml`, in any subfolder) contributes their test cases.
-//! 2. After the Job finished, the pipeline creates the collector Pod ([`collector`]): the probe
-//!    image running `chorale-probe collect /chorale/results` on the same claim, read-only. It
-//!    prints every file between marker lines and exits.
-//! 3. The pipeline reads the collector's log and calls [`parse_collector_log`].
+//! 2. The pod also runs the collector ([`collector_container`], last in the list): the probe
+//!    image running `chorale-probe collect /chorale/results --after-others`. The pod shares
+//!    one process namespace (`shareProcessNamespace: true`), so the collector sees when every
+//!    other container's processes have ended; then it prints every file between marker lines
+//!    and exits 0 (it never decides the pod's outcome). The kubelet starts a pod's containers
+//!    in order, so the test containers run before the collector looks.
+//! 3. The pipeline reads the collector container's log of each of the Job's pods (its
+//!    attempts) and calls [`parse_collector_log`] on the last one that finished collecting.
 //! 4. [`junit_documents`] turns the Job's status and those files into the test's JUnit
 //!    documents: every file it could read; a failed case for every file it could not; and the
 //!    Job's exit status as one more case ([`exit_status_junit`]) when the Job failed or left no
@@ -29,95 +34,66 @@ use crate::planned::PlannedTest;
 pub const RESULTS_PATH: &str = "/chorale/results";
 /// The name of the results volume in a test Job's pod.
 pub const RESULTS_VOLUME: &str = "chorale-results";
+/// The name of the collector container in a test Job's pod.
+pub const COLLECTOR_CONTAINER: &str = "chorale-results";
 /// The label carrying the build id, on every test object and the Job's pods.
 pub const BUILD_LABEL: &str = "dev.chorale/build";
 /// The label carrying the test's name, on every test object and the Job's pods.
 pub const TEST_JOB_LABEL: &str = "dev.chorale/test-job";
-/// The label that tells the collector Pod (`collector`) from the Job's pods.
-pub const ROLE_LABEL: &str = "dev.chorale/role";
-/// The user and group the probe image runs as (`nobody`), also the pods' `fsGroup`, so the
-/// results volume is writable by the probe on clusters that apply fsGroup ownership.
+/// The user and group the probe image runs as (`nobody`), also the pods' `fsGroup`.
 pub const PROBE_USER: u32 = 65534;
-/// How long the collector Pod may run.
-pub const COLLECTOR_DEADLINE_SECONDS: u32 = 120;
+/// How much the results volume may hold (an `emptyDir` size limit).
+pub const RESULTS_SIZE_LIMIT: &str = "64Mi";
+/// How long before the test's deadline the collector stops waiting for the other containers
+/// and prints what is there, so a test that runs out of time keeps its partial results.
+pub const COLLECTOR_MARGIN: Duration = Duration::from_secs(5);
 
-/// The results volume's PersistentVolumeClaim.
-pub(crate) fn claim(test: &PlannedTest, context: &BuildContext) -> Value {
-    let mut spec = json!({
-        "accessModes": ["ReadWriteOnce"],
-        "resources": { "requests": { "storage": context.storage.size } },
-    });
-    if let Some(class) = &context.storage.storage_class {
-        spec["storageClassName"] = json!(class);
-    }
+/// The results volume: an `emptyDir` of the pod, gone with it.
+pub(crate) fn results_volume() -> Value {
     json!({
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {
-            "name": test.claim_name(),
-            "namespace": context.namespace,
-            "labels": {
-                BUILD_LABEL: context.build,
-                TEST_JOB_LABEL: test.name,
-            },
-        },
-        "spec": spec,
+        "name": RESULTS_VOLUME,
+        "emptyDir": { "sizeLimit": RESULTS_SIZE_LIMIT },
     })
 }
 
-/// The collector Pod: the probe prints the claim's JUnit files into its log.
-pub(crate) fn collector(test: &PlannedTest, context: &BuildContext) -> Value {
+/// The collector container: the probe waits until the pod's other containers have ended,
+/// then prints the results volume's JUnit files into its log.
+pub(crate) fn collector_container(test: &PlannedTest, context: &BuildContext) -> Value {
+    // Stop waiting a little before the Job's deadline kills the pod (at least a second in).
+    let wait = test
+        .timeout
+        .saturating_sub(COLLECTOR_MARGIN)
+        .max(Duration::from_secs(1));
     json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": test.collector_name(),
-            "namespace": context.namespace,
-            "labels": {
-                BUILD_LABEL: context.build,
-                TEST_JOB_LABEL: test.name,
-                ROLE_LABEL: "collector",
-            },
+        "name": COLLECTOR_CONTAINER,
+        "image": context.probe.reference(),
+        "args": [
+            "collect",
+            RESULTS_PATH,
+            "--after-others",
+            format!("--at-most={}ms", wait.as_millis()),
+        ],
+        "volumeMounts": [{
+            "name": RESULTS_VOLUME,
+            "mountPath": RESULTS_PATH,
+            "readOnly": true,
+        }],
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": PROBE_USER,
+            "runAsGroup": PROBE_USER,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": { "drop": ["ALL"] },
         },
-        "spec": {
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": COLLECTOR_DEADLINE_SECONDS,
-            "automountServiceAccountToken": false,
-            "securityContext": {
-                "runAsNonRoot": true,
-                "runAsUser": PROBE_USER,
-                "runAsGroup": PROBE_USER,
-                "fsGroup": PROBE_USER,
-                "fsGroupChangePolicy": "OnRootMismatch",
-            },
-            "containers": [{
-                "name": "collect",
-                "image": context.probe.reference(),
-                "args": ["collect", RESULTS_PATH],
-                "volumeMounts": [{
-                    "name": RESULTS_VOLUME,
-                    "mountPath": RESULTS_PATH,
-                    "readOnly": true,
-                }],
-                "securityContext": {
-                    "allowPrivilegeEscalation": false,
-                    "readOnlyRootFilesystem": true,
-                    "capabilities": { "drop": ["ALL"] },
-                },
-                "resources": {
-                    "requests": { "cpu": "10m", "memory": "16Mi" },
-                    "limits": { "cpu": "100m", "memory": "64Mi" },
-                },
-            }],
-            "volumes": [{
-                "name": RESULTS_VOLUME,
-                "persistentVolumeClaim": { "claimName": test.claim_name(), "readOnly": true },
-            }],
+        "resources": {
+            "requests": { "cpu": "10m", "memory": "16Mi" },
+            "limits": { "cpu": "100m", "memory": "64Mi" },
         },
     })
 }
 
-/// Reads the JUnit files out of a collector Pod's log, in path order. A file the collector
+/// Reads the JUnit files out of a collector container's log, in path order. A file the collector
 /// could not read comes back with `content: Err(reason)`. Fails when the log is truncated or
 /// damaged.
 pub fn parse_collector_log(log: &str) -> Result<Vec<ResultFile>, Error> {

@@ -1,10 +1,10 @@
-//! Rendering in-cluster tests: the Job, its results claim and its collector Pod.
+//! Rendering in-cluster tests: the Job, with its results volume and collector container.
 
 use std::path::Path;
 
 use chorale_test_jobs::{
     BuildContext, Catalogue, ChartContext, ComponentContext, Error, ImageContext, PinnedImage,
-    PlannedTest, ResultsStorage, TemplateSource, TestPlanEntry, check_plan,
+    PlannedTest, TemplateSource, TestPlanEntry, check_plan,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -52,7 +52,6 @@ fn build() -> BuildContext {
                 images: Vec::new(),
             },
         ],
-        storage: ResultsStorage::default(),
     }
 }
 
@@ -68,7 +67,7 @@ fn yaml(value: &Value) -> String {
 }
 
 #[test]
-fn renders_the_http_probe_job_its_claim_and_its_collector() {
+fn renders_the_http_probe_job_with_its_results_volume_and_collector() {
     let dir = tempfile::tempdir().unwrap();
     let tests = plan(
         dir.path(),
@@ -88,21 +87,28 @@ testPlan:
 "#,
     );
     let objects = tests[0].render(&build()).unwrap();
-    assert_eq!(
-        (
-            objects.job_name.as_str(),
-            objects.claim_name.as_str(),
-            objects.collector_name.as_str()
-        ),
-        (
-            "test-api-reachable",
-            "test-api-reachable-results",
-            "test-api-reachable-collect"
-        )
-    );
+    assert_eq!(objects.job_name, "test-api-reachable");
     insta::assert_snapshot!("http_probe_job", yaml(&objects.job));
-    insta::assert_snapshot!("results_claim", yaml(&objects.claim));
-    insta::assert_snapshot!("collector_pod", yaml(&objects.collector));
+
+    // The collector is the last container, waits for the others a little less than the
+    // test's 90s, and its arguments are ones the probe reads.
+    let pod = &objects.job["spec"]["template"]["spec"];
+    assert_eq!(pod["shareProcessNamespace"], true);
+    let collector = pod["containers"].as_array().unwrap().last().unwrap();
+    assert_eq!(collector["name"], "chorale-results");
+    let args: Vec<String> = collector["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|arg| arg.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        chorale_probe::cli::parse(&args).unwrap(),
+        chorale_probe::cli::Command::Collect(chorale_probe::cli::CollectArgs {
+            dir: "/chorale/results".into(),
+            after_others: Some(std::time::Duration::from_secs(85)),
+        })
+    );
 
     // The probe reads every check back exactly as the plan wrote it.
     let args: Vec<String> = objects.job["spec"]["template"]["spec"]["containers"][0]["args"]
@@ -236,6 +242,11 @@ fn explains_what_cannot_be_rendered() {
             "volume.yaml",
             "apiVersion: batch/v1\nkind: Job\nmetadata: { name: x }\nspec:\n  template:\n    spec:\n      containers: [{ name: c, image: i }]\n      volumes: [{ name: chorale-results, emptyDir: {} }]\n",
             "it has a volume named `chorale-results`",
+        ),
+        (
+            "collector.yaml",
+            "apiVersion: batch/v1\nkind: Job\nmetadata: { name: x }\nspec:\n  template:\n    spec:\n      containers: [{ name: chorale-results, image: i }]\n",
+            "a container is named `chorale-results`",
         ),
         (
             "mount.yaml",

@@ -24,7 +24,7 @@ fn status(failure: Option<(&str, &str)>) -> JobStatus {
 /// Runs the collector's code on `dir` and returns its log.
 fn collector_log(dir: &std::path::Path) -> String {
     let mut log = Vec::new();
-    chorale_probe::results::collect(dir, &mut log).unwrap();
+    chorale_probe::results::collect(dir, &mut log, None).unwrap();
     String::from_utf8(log).unwrap()
 }
 

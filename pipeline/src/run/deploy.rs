@@ -1,13 +1,16 @@
 //! The deploy stage: every component's chart from the bundle, installed with helm in
 //! dependency waves, the components of a wave in parallel up to a limit. A component whose
 //! dependency failed or was skipped is skipped; the others go on, so the report shows as much
-//! as can be known.
+//! as can be known. A component whose pods are blocked (an image that cannot be pulled, no
+//! node, an unbound claim) fails with that reason once it has lasted, not at helm's timeout;
+//! its pods are found by helm's convention label `app.kubernetes.io/instance=RELEASE`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use chorale_runners::HelmError;
 use chorale_runners::helm::{Helm, Release};
+use chorale_runners::kube::Kube;
 use futures::StreamExt;
 use jiff::Timestamp;
 
@@ -17,10 +20,15 @@ use crate::context::Context;
 use crate::errors::Error;
 use crate::waves::deploy_waves;
 
+use super::BLOCKED_AFTER;
+use super::testing::INSTANCE_LABEL;
+
 /// Where and how components are deployed.
 pub(super) struct Target<'a> {
     /// helm, on the build's cluster.
     pub helm: &'a Helm,
+    /// The cluster's API, to see pods that are blocked.
+    pub kube: &'a Kube,
     /// The namespace every release goes to.
     pub namespace: &'a str,
     /// The bundle's files.
@@ -106,25 +114,34 @@ pub(super) async fn deploy(
                     values: vec![files.values.clone()],
                     timeout: target.timeout,
                 };
-                let outcome = target.helm.upgrade_install(&release).await;
+                let selector = format!("{INSTANCE_LABEL}={name}");
+                // helm is stopped (its process killed) when a pod of the release is blocked.
+                let outcome = tokio::select! {
+                    outcome = target.helm.upgrade_install(&release) => Ok(outcome),
+                    blocked = Box::pin(target.kube.blocked(target.namespace, &selector, BLOCKED_AFTER)) => {
+                        Err(blocked)
+                    }
+                };
                 let log = logs.join(format!("{name}.log"));
                 (name, started, outcome, log)
             }
         }))
         .buffer_unordered(target.parallelism);
         while let Some((name, started, outcome, log)) = installs.next().await {
-            let (status, message, output) = match outcome {
-                Ok(output) => (Status::Succeeded, None, Some(output)),
-                Err(HelmError::Failed { output, .. }) => {
+            let (status, message, text) = match outcome {
+                Ok(Ok(output)) => (Status::Succeeded, None, Some(helm_log(&output))),
+                Ok(Err(HelmError::Failed { output, .. })) => {
                     let message = helm_failure(&output.stderr);
-                    (Status::Failed, Some(message), Some(output))
+                    (Status::Failed, Some(message), Some(helm_log(&output)))
                 }
-                Err(error) => (Status::Failed, Some(error.to_string()), None),
+                Ok(Err(error)) => (Status::Failed, Some(error.to_string()), None),
+                Err(blocked) => {
+                    let message = format!("stopped helm: {blocked}");
+                    (Status::Failed, Some(message.clone()), Some(message))
+                }
             };
-            let log_path = match output {
-                Some(output) => {
-                    let text =
-                        format!("$ {}\n{}\n{}", output.command, output.stdout, output.stderr);
+            let log_path = match text {
+                Some(text) => {
                     std::fs::write(&log, text).map_err(|source| Error::Io {
                         path: log.clone(),
                         source,
@@ -154,6 +171,11 @@ fn component_mut<'b>(build: &'b mut Build, name: &str) -> &'b mut ComponentDeplo
         .iter_mut()
         .find(|c| c.component == name)
         .expect("every component of the lock has a deploy record")
+}
+
+/// What is kept of a helm run: the command and its output.
+fn helm_log(output: &chorale_runners::helm::HelmOutput) -> String {
+    format!("$ {}\n{}\n{}", output.command, output.stdout, output.stderr)
 }
 
 /// The line of helm's stderr that says what went wrong (`Error: …`), else its last line.

@@ -39,6 +39,11 @@ pub const STAGES: [&str; 6] = [
 /// Default number of components deployed at once.
 pub const DEFAULT_PARALLELISM: usize = 4;
 
+/// How long a pod may stay blocked by something outside it (an image that cannot be pulled, no
+/// node for it, an unbound claim) before a wait on it ends with that reason instead of its
+/// whole timeout.
+pub const BLOCKED_AFTER: Duration = Duration::from_secs(30);
+
 /// A full build of a product.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -315,7 +320,15 @@ async fn stages(
     )
     .await?;
 
-    let tested = deploy_and_test(context, request, &snapshot.lock, build, &cluster, progress).await;
+    let tested = Box::pin(deploy_and_test(
+        context,
+        request,
+        &snapshot.lock,
+        build,
+        &cluster,
+        progress,
+    ))
+    .await;
 
     begin(context, build, "teardown", progress).await?;
     let mut record = ClusterRecord {
@@ -441,6 +454,7 @@ async fn deploy_and_test(
         build,
         &deploy::Target {
             helm: &helm,
+            kube: &kube,
             namespace: &namespace,
             bundle: &fetched,
             parallelism: request.parallelism,
@@ -577,6 +591,5 @@ fn build_context(build: &Build, lock: &Lock, namespace: &str) -> BuildContext {
                     .collect(),
             })
             .collect(),
-        storage: chorale_test_jobs::ResultsStorage::default(),
     }
 }

@@ -10,10 +10,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use chorale_runners::HelmError;
+use chorale_runners::KubeError;
 use chorale_runners::helm::Helm;
 use chorale_runners::kube::{JobResult, Kube, PodSummary, Workload};
 use chorale_test_jobs::results::{
-    Failure, JobFailure, JobStatus, TestCase, TestSuite, junit_documents, parse_collector_log,
+    COLLECTOR_CONTAINER, Failure, JobFailure, JobStatus, ResultFile, TestCase, TestSuite,
+    junit_documents, parse_collector_log,
 };
 use chorale_test_jobs::{Action, BuildContext, PlannedTest};
 use futures::StreamExt;
@@ -32,7 +34,7 @@ const POLL: Duration = Duration::from_secs(1);
 const JOB_GRACE: Duration = Duration::from_secs(30);
 
 /// The label helm puts on every object of a release.
-const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+pub(super) const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 
 /// What the tests run against.
 pub(super) struct Environment<'a> {
@@ -447,7 +449,7 @@ impl Check<'_> {
     }
 }
 
-/// Run an in-cluster test: its claim and Job, then the collector that reads the results.
+/// Run an in-cluster test: its Job, then the results its collector container printed.
 async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: Instant) -> Outcome {
     let mut outcome = Outcome::default();
     let objects = match test.render(environment.context) {
@@ -460,15 +462,11 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
     let kube = environment.kube;
     let namespace = environment.namespace;
     let started = Instant::now();
-    let created = async {
-        kube.create(namespace, &objects.claim).await?;
-        kube.create(namespace, &objects.job).await
-    }
-    .await;
-    let result = match created {
+    let result = match kube.create(namespace, &objects.job).await {
         Ok(()) => {
             let wait = deadline.saturating_duration_since(Instant::now()) + JOB_GRACE;
-            kube.wait_job(namespace, &objects.job_name, wait).await
+            kube.wait_job(namespace, &objects.job_name, wait, super::BLOCKED_AFTER)
+                .await
         }
         Err(error) => Err(error),
     };
@@ -479,15 +477,35 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
         .unwrap_or_default();
     outcome.attempts = u32::try_from(pods.len()).unwrap_or(u32::MAX).max(1);
     let mut last_log = String::new();
+    // The collector's log of each attempt, in order; the last one that parses holds the
+    // results.
+    let mut collected = Vec::new();
     for pod in &pods {
-        let log = kube
-            .pod_logs(namespace, &pod.name, None)
-            .await
-            .unwrap_or_else(|error| format!("(no log: {error})"));
-        outcome
-            .logs
-            .insert(format!("{}.log", pod.name), log.clone());
-        last_log = log;
+        let tests: Vec<&String> = pod
+            .containers
+            .iter()
+            .filter(|c| *c != COLLECTOR_CONTAINER)
+            .collect();
+        for container in &tests {
+            let log = kube
+                .pod_logs(namespace, &pod.name, Some(container))
+                .await
+                .unwrap_or_else(|error| format!("(no log: {error})"));
+            let file = if tests.len() == 1 {
+                format!("{}.log", pod.name)
+            } else {
+                format!("{}.{container}.log", pod.name)
+            };
+            outcome.logs.insert(file, log.clone());
+            last_log = log;
+        }
+        if pod.containers.iter().any(|c| c == COLLECTOR_CONTAINER) {
+            collected.push((
+                pod.name.clone(),
+                kube.pod_logs(namespace, &pod.name, Some(COLLECTOR_CONTAINER))
+                    .await,
+            ));
+        }
     }
     let failure = match &result {
         Ok(JobResult::Succeeded) => None,
@@ -503,31 +521,25 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
                 JOB_GRACE.as_secs()
             ),
         }),
+        Ok(JobResult::Blocked(blocked)) => Some(JobFailure {
+            reason: blocked.reason.clone(),
+            message: blocked.to_string(),
+        }),
         Err(error) => Some(JobFailure {
             reason: "Error".to_owned(),
             message: error.to_string(),
         }),
     };
-    // The Job is stopped before its results are read: a hanging Job must not write on.
+    // A Job that is still running (blocked, timed out) must not go on in the namespace.
     let _ = kube
         .delete(namespace, "batch/v1", "Job", &objects.job_name)
         .await;
-    let files = collect_results(kube, namespace, &objects.collector, &objects.collector_name)
-        .await
-        .unwrap_or_else(|message| {
-            outcome
-                .logs
-                .insert(format!("{}.log", objects.collector_name), message);
-            Vec::new()
-        });
-    let _ = kube
-        .delete(
-            namespace,
-            "v1",
-            "PersistentVolumeClaim",
-            &objects.claim_name,
-        )
-        .await;
+    let files = results_of(&collected).unwrap_or_else(|message| {
+        outcome
+            .logs
+            .insert(format!("{}.results.log", objects.job_name), message);
+        Vec::new()
+    });
     let status = JobStatus {
         test: test.name.clone(),
         job: objects.job_name.clone(),
@@ -557,36 +569,24 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
     outcome
 }
 
-/// Run the collector pod and read the result files from its log.
-async fn collect_results(
-    kube: &Kube,
-    namespace: &str,
-    collector: &serde_json::Value,
-    name: &str,
-) -> Result<Vec<chorale_test_jobs::results::ResultFile>, String> {
-    let wait = Duration::from_secs(u64::from(
-        chorale_test_jobs::results::COLLECTOR_DEADLINE_SECONDS,
-    ));
-    kube.create(namespace, collector)
-        .await
-        .map_err(|e| format!("the results collector could not start: {e}"))?;
-    let phase = kube
-        .wait_pod_finished(namespace, name, wait)
-        .await
-        .map_err(|e| e.to_string());
-    let log = kube.pod_logs(namespace, name, None).await;
-    let _ = kube.delete(namespace, "v1", "Pod", name).await;
-    match phase? {
-        Some(phase) if phase == "Succeeded" => {}
-        other => {
-            return Err(format!(
-                "the results collector ended {}",
-                other.unwrap_or_else(|| "never (timed out)".to_owned())
-            ));
+/// The result files of the last attempt whose collector finished printing them; when none
+/// did, what each collector's log said (for the build's folder).
+fn results_of(
+    collected: &[(String, Result<String, KubeError>)],
+) -> Result<Vec<ResultFile>, String> {
+    let mut problems = Vec::new();
+    for (pod, log) in collected.iter().rev() {
+        match log.as_ref().map_err(ToString::to_string).and_then(|log| {
+            parse_collector_log(log).map_err(|error| format!("{error}\n--- its log ---\n{log}"))
+        }) {
+            Ok(files) => return Ok(files),
+            Err(problem) => problems.push(format!("pod {pod}: {problem}")),
         }
     }
-    let log = log.map_err(|e| e.to_string())?;
-    parse_collector_log(&log).map_err(|e| e.to_string())
+    if problems.is_empty() {
+        problems.push("no pod of the Job ran its results collector".to_owned());
+    }
+    Err(problems.join("\n"))
 }
 
 fn workload_name(workload: &Workload) -> String {

@@ -1,4 +1,5 @@
-//! The `existing` provider: a fresh namespace `chorale-NAME` in a cluster that already exists.
+//! The `existing` provider: a fresh namespace in a cluster that already exists, named as the
+//! cluster is (`chorale-BUILD`, see the pipeline's cluster names).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -36,7 +37,7 @@ impl ExistingProvider {
         create_dir(spec)?;
         let path = spec.dir.join("kubeconfig");
         kubeconfig::copy_host(ProviderKind::Existing, &self.options, &spec.name, &path)?;
-        let namespace = format!("chorale-{}", spec.name);
+        let namespace = spec.name.clone();
         let labels = BTreeMap::from([
             (MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned()),
             (CLUSTER_LABEL.to_owned(), spec.name.clone()),

@@ -8,7 +8,7 @@
 //! | `sim` | starts `kube-sim serve --dir DIR/sim --name NAME` detached (own process group, log in `DIR/kube-sim.log`), waits for its ready line and `/readyz` | SIGTERM to the kube-sim process (checked by `/proc/PID/cmdline`), SIGKILL after 60 s, then `kube-sim cleanup --name NAME` and removes `DIR/sim` | `kube_sim` (else `$CHORALE_KUBE_SIM`, else `kube-sim` next to the running program, else on `PATH`), `insecure_registries` |
 //! | `kind` | `kind create cluster --name NAME --kubeconfig DIR/kubeconfig [--image IMAGE]` | `kind delete cluster --name NAME` | `node_image` |
 //! | `k3d` | `k3d cluster create NAME` (default kubeconfig left alone), `k3d kubeconfig get NAME > DIR/kubeconfig` | `k3d cluster delete NAME` | `node_image` |
-//! | `existing` | namespace `chorale-NAME` (labels `app.kubernetes.io/managed-by=chorale`, `dev.chorale/cluster=NAME`) in the host cluster; `DIR/kubeconfig` is a copy of the host kubeconfig with the chosen context current | deletes the namespace and waits until it is gone | `kubeconfig` (else `$KUBECONFIG`, else `~/.kube/config`), `context` |
+//! | `existing` | namespace `NAME` (the cluster name, `chorale-BUILD` for a build) (labels `app.kubernetes.io/managed-by=chorale`, `dev.chorale/cluster=NAME`) in the host cluster; `DIR/kubeconfig` is a copy of the host kubeconfig with the chosen context current | deletes the namespace and waits until it is gone | `kubeconfig` (else `$KUBECONFIG`, else `~/.kube/config`), `context` |
 //! | `vcluster` | `vcluster create NAME --namespace vcluster-NAME --connect=false`, `vcluster connect … --print > DIR/kubeconfig`, with `KUBECONFIG` = the host (copied to `DIR/host-kubeconfig`) | `vcluster delete NAME --namespace vcluster-NAME` | `kubeconfig`, `context` |
 //! | `command` | `sh -c CREATE` in `DIR` with `CHORALE_CLUSTER_NAME` and `CHORALE_CLUSTER_DIR`; the last line it prints is the kubeconfig path (relative to `DIR`) | `sh -c DELETE` with the same variables and `CHORALE_KUBECONFIG`; it must succeed when the cluster is already gone | `create_command`, `delete_command` (both required) |
 //!
@@ -148,8 +148,8 @@ pub struct Cluster {
     pub name: String,
     /// The kubeconfig that reaches it.
     pub kubeconfig: PathBuf,
-    /// The namespace to deploy into when the provider hands one out (`existing`:
-    /// `chorale-NAME`); `None` when the whole cluster is the build's.
+    /// The namespace to deploy into when the provider hands one out (`existing`: the
+    /// cluster's name); `None` when the whole cluster is the build's.
     pub namespace: Option<String>,
     /// When provisioning finished.
     pub created_at: jiff::Timestamp,

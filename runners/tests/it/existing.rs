@@ -25,7 +25,9 @@ async fn hands_out_a_labelled_namespace_and_deletes_it() {
     let provider = provider_for(ProviderKind::Existing, &options);
 
     let cluster = provider.provision(&spec(dir.path(), &name)).await.unwrap();
-    let namespace = format!("chorale-{name}");
+    // The namespace is the cluster's name as it is (the pipeline names clusters
+    // `chorale-BUILD`): no second prefix.
+    let namespace = name.clone();
     assert_eq!(cluster.namespace.as_deref(), Some(namespace.as_str()));
     assert_eq!(cluster.kubeconfig, dir.path().join("kubeconfig"));
     assert_eq!(

@@ -1,5 +1,6 @@
-//! kube-rs against a sim cluster: Jobs that succeed, fail and hang, their pods and logs;
-//! pods created, summarised, waited for and deleted; any object created and deleted by kind.
+//! kube-rs against a sim cluster: Jobs that succeed, fail, hang and are blocked, their pods and
+//! logs; pods created, summarised, found blocked and deleted; any object created and deleted by
+//! kind.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -74,7 +75,9 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
 
     let minute = Duration::from_mins(1);
     assert_eq!(
-        kube.wait_job("tests", "passes", minute).await.unwrap(),
+        kube.wait_job("tests", "passes", minute, minute)
+            .await
+            .unwrap(),
         JobResult::Succeeded
     );
     let pods = kube.job_pods("tests", "passes").await.unwrap();
@@ -91,8 +94,10 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
         .unwrap();
     assert!(log.contains("smoke passed"), "{log:?}");
 
-    let JobResult::Failed { reason, message } =
-        kube.wait_job("tests", "fails", minute).await.unwrap()
+    let JobResult::Failed { reason, message } = kube
+        .wait_job("tests", "fails", minute, minute)
+        .await
+        .unwrap()
     else {
         panic!("the failing job fails")
     };
@@ -105,11 +110,15 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
     assert!(log.contains("database unreachable"), "{log:?}");
 
     assert_eq!(
-        kube.wait_job("tests", "hangs", Duration::from_secs(2))
+        kube.wait_job("tests", "hangs", Duration::from_secs(2), minute)
             .await
             .unwrap(),
         JobResult::TimedOut
     );
+    // The Job's own selector finds its pods on every Kubernetes version (1.25 labels them
+    // `controller-uid`, 1.27 and later `batch.kubernetes.io/controller-uid`).
+    let selector = kube.job_selector("tests", "hangs").await.unwrap();
+    assert!(selector.contains("controller-uid="), "{selector}");
     kube.delete("tests", "batch/v1", "Job", "hangs")
         .await
         .unwrap();
@@ -117,7 +126,7 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
         .await
         .unwrap();
     eventually("the hanging job's pods to go", minute, || async {
-        let pods = kube.job_pods("tests", "hangs").await.unwrap();
+        let pods = kube.pods("tests", Some(&selector)).await.unwrap();
         if pods.is_empty() {
             Ok(())
         } else {
@@ -126,7 +135,38 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
     })
     .await;
 
-    let error = kube.wait_job("tests", "absent", minute).await.unwrap_err();
+    // A Job whose image cannot be pulled ends the wait early, naming the pod and why.
+    kube.create("tests", &job("unpullable", &images.missing, &["exit", "0"]))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let JobResult::Blocked(blocked) = kube
+        .wait_job(
+            "tests",
+            "unpullable",
+            Duration::from_mins(10),
+            Duration::ZERO,
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the unpullable job is blocked")
+    };
+    assert!(started.elapsed() < Duration::from_mins(10));
+    assert!(
+        blocked.object.starts_with("Pod tests/unpullable-")
+            && blocked.object.ends_with("(container probe)"),
+        "{blocked:?}"
+    );
+    assert!(
+        ["ErrImagePull", "ImagePullBackOff"].contains(&blocked.reason.as_str()),
+        "{blocked:?}"
+    );
+
+    let error = kube
+        .wait_job("tests", "absent", minute, minute)
+        .await
+        .unwrap_err();
     assert!(
         matches!(
             &error,
@@ -149,7 +189,7 @@ async fn jobs_succeed_fail_and_time_out_with_their_pods_and_logs() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pods_are_summarised_waited_for_and_deleted() {
+async fn pods_are_summarised_found_blocked_and_deleted() {
     let images = Images::start();
     let sim = SimCluster::start("rpods").expect("a sim cluster");
     let kube = Kube::connect(sim.kubeconfig()).await.unwrap();
@@ -176,19 +216,14 @@ async fn pods_are_summarised_waited_for_and_deleted() {
     .await
     .unwrap();
 
-    assert_eq!(
-        kube.wait_pod_finished("default", "quick", minute)
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("Succeeded")
-    );
-    assert_eq!(
-        kube.wait_pod_finished("default", "sleeper", Duration::from_secs(2))
-            .await
-            .unwrap(),
-        None
-    );
+    eventually("the quick pod to succeed", minute, || async {
+        let pods = kube.pods("default", Some("suite=kube")).await.unwrap();
+        match pods.iter().find(|pod| pod.name == "quick") {
+            Some(pod) if pod.phase == "Succeeded" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
     let waiting = eventually(
         "the unpullable pod to wait for its image",
         minute,
@@ -212,6 +247,14 @@ async fn pods_are_summarised_waited_for_and_deleted() {
         waiting[0].contains(&images.missing),
         "the reason names the image: {waiting:?}"
     );
+    // Blocked at once when no patience is asked for; the running and finished pods are not.
+    let blocked = tokio::time::timeout(
+        minute,
+        kube.blocked("default", "suite=kube", Duration::ZERO),
+    )
+    .await
+    .expect("the unpullable pod is found blocked");
+    assert_eq!(blocked.object, "Pod default/unpullable (container probe)");
 
     let pods = kube.pods("default", Some("suite=kube")).await.unwrap();
     let names: Vec<&str> = pods.iter().map(|pod| pod.name.as_str()).collect();

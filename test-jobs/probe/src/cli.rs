@@ -22,7 +22,7 @@ USAGE:
     chorale-probe sleep DURATION
     chorale-probe exit CODE [--message TEXT]
     chorale-probe junit --cases N [--fail M] --out PATH [--suite NAME]
-    chorale-probe collect DIR
+    chorale-probe collect DIR [--after-others] [--at-most DURATION]
     chorale-probe --help | --version
 
 serve: an HTTP/1.1 service.
@@ -68,6 +68,11 @@ collect DIR: print every *.xml file under DIR (recursively, in path order) betwe
         === chorale-results done files=N unreadable=M ===
     NAME is relative to DIR. A missing or empty DIR prints only the done line and exits 0;
     exits 1 when a file could not be read (the others are still printed).
+    --after-others             first wait until the pod's other containers have ended (the
+                               pod shares its process namespace; the collector runs as its
+                               last container), then collect and exit 0 whatever was found
+    --at-most DURATION         with --after-others: collect anyway after DURATION
+                               [default: 1h]
 
 DURATION is a number with an optional unit: ms, s (default), m or h, e.g. 500ms, 30, 2m.
 
@@ -109,7 +114,16 @@ pub enum Command {
     /// Write a synthetic JUnit file.
     Junit(JunitArgs),
     /// Print the JUnit files of a results directory between markers.
-    Collect(PathBuf),
+    Collect(CollectArgs),
+}
+
+/// Arguments of `collect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectArgs {
+    /// The results directory.
+    pub dir: PathBuf,
+    /// Wait until the pod's other containers have ended, at most this long, first.
+    pub after_others: Option<Duration>,
 }
 
 /// Arguments of `http`.
@@ -156,13 +170,7 @@ pub fn parse(args: &[String]) -> Result<Command, Error> {
         },
         "exit" => parse_exit(rest),
         "junit" => parse_junit(rest),
-        "collect" => match rest {
-            [flag] if flag == "-h" || flag == "--help" => Ok(Command::Help),
-            [dir] if !dir.starts_with('-') => Ok(Command::Collect(PathBuf::from(dir))),
-            _ => Err(usage(
-                "`collect` takes one DIR, e.g. `collect /chorale/results`",
-            )),
-        },
+        "collect" => parse_collect(rest),
         other => Err(usage(&format!(
             "unknown subcommand `{other}`; expected serve, http, sleep, exit, junit or collect"
         ))),
@@ -301,6 +309,43 @@ fn parse_http(args: &[String]) -> Result<Command, Error> {
     Ok(Command::Http(parsed))
 }
 
+fn parse_collect(args: &[String]) -> Result<Command, Error> {
+    // `--after-others` is a switch; the other options take values.
+    let after_others = args.iter().any(|arg| arg == "--after-others");
+    let rest: Vec<String> = args
+        .iter()
+        .filter(|arg| *arg != "--after-others")
+        .cloned()
+        .collect();
+    let pairs = options(&rest, &["--at-most"])?;
+    if wants_help(&pairs) {
+        return Ok(Command::Help);
+    }
+    let mut dir = None;
+    let mut at_most = None;
+    for (flag, value) in pairs {
+        match flag.as_deref() {
+            None if dir.is_none() => dir = Some(PathBuf::from(value)),
+            Some("--at-most") => at_most = Some(parse_duration(&value)?),
+            _ => {
+                return Err(usage(
+                    "`collect` takes one DIR, e.g. `collect /chorale/results`",
+                ));
+            }
+        }
+    }
+    let dir =
+        dir.ok_or_else(|| usage("`collect` takes one DIR, e.g. `collect /chorale/results`"))?;
+    Ok(Command::Collect(CollectArgs {
+        dir,
+        after_others: match (after_others, at_most) {
+            (true, limit) => Some(limit.unwrap_or(Duration::from_hours(1))),
+            (false, None) => None,
+            (false, Some(_)) => return Err(usage("`--at-most` goes with `--after-others`")),
+        },
+    }))
+}
+
 fn parse_exit(args: &[String]) -> Result<Command, Error> {
     let pairs = options(args, &["--message"])?;
     let mut code = None;
@@ -382,7 +427,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
 
-    use super::{Command, JunitArgs, parse, parse_duration};
+    use super::{CollectArgs, Command, JunitArgs, parse, parse_duration};
 
     fn args(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_owned).collect()
@@ -457,7 +502,24 @@ mod tests {
         );
         assert_eq!(
             parse(&args("collect /chorale/results")).unwrap(),
-            Command::Collect(PathBuf::from("/chorale/results"))
+            Command::Collect(CollectArgs {
+                dir: PathBuf::from("/chorale/results"),
+                after_others: None
+            })
+        );
+        assert_eq!(
+            parse(&args("collect --after-others /r")).unwrap(),
+            Command::Collect(CollectArgs {
+                dir: PathBuf::from("/r"),
+                after_others: Some(Duration::from_hours(1))
+            })
+        );
+        assert_eq!(
+            parse(&args("collect /r --at-most=95000ms --after-others")).unwrap(),
+            Command::Collect(CollectArgs {
+                dir: PathBuf::from("/r"),
+                after_others: Some(Duration::from_secs(95))
+            })
         );
         assert_eq!(parse(&args("--help")).unwrap(), Command::Help);
         assert_eq!(parse(&args("http --help")).unwrap(), Command::Help);
@@ -493,6 +555,14 @@ mod tests {
             ("junit --cases 1", "`junit` needs --out PATH"),
             ("collect", "`collect` takes one DIR"),
             ("collect a b", "`collect` takes one DIR"),
+            (
+                "collect a --at-most 5s",
+                "`--at-most` goes with `--after-others`",
+            ),
+            (
+                "collect a --after-others --at-most x",
+                "`x` is not a duration",
+            ),
         ];
         for (line, expected) in cases {
             let message = parse(&args(line)).unwrap_err().to_string();

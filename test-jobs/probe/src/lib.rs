@@ -5,7 +5,8 @@
 //! - [`server`]: `serve`, an HTTP/1.1 service whose readiness follows its upstreams;
 //! - [`checker`]: `http`, URL checks with retries that write JUnit XML;
 //! - [`results`]: `collect`, which prints a results volume's JUnit files into the log of a
-//!   collector Pod, and the parser that reads them back;
+//!   test pod's collector container, and the parser that reads them back; [`pod`]: when the
+//!   pod's other containers have ended;
 //! - `sleep`, `exit` and `junit`: helpers for fault tests of the test-job runner.
 //!
 //! The binary is a thin shell over [`run`].
@@ -16,13 +17,16 @@ pub mod cli;
 pub mod client;
 pub mod errors;
 pub mod junit;
+pub mod pod;
 pub mod results;
 pub mod server;
 pub mod url;
 
 use std::time::Duration;
 
-use cli::{Command, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_USAGE, HttpArgs, JunitArgs};
+use cli::{
+    CollectArgs, Command, EXIT_ERROR, EXIT_FAILED, EXIT_OK, EXIT_USAGE, HttpArgs, JunitArgs,
+};
 use errors::Error;
 use junit::{Failure, TestCase, TestSuite};
 
@@ -67,15 +71,40 @@ fn execute(command: Command) -> Result<u8, Error> {
             Ok(code)
         }
         Command::Junit(args) => junit(&args),
-        Command::Collect(dir) => {
-            let collected = results::collect(&dir, &mut std::io::stdout().lock())?;
-            Ok(if collected.unreadable == 0 {
-                EXIT_OK
-            } else {
-                EXIT_FAILED
-            })
-        }
+        Command::Collect(args) => collect(&args),
     }
+}
+
+/// `collect`: with `--after-others`, wait for the pod's other containers first, and exit 0
+/// whatever was found (the collector never decides the pod's outcome).
+fn collect(args: &CollectArgs) -> Result<u8, Error> {
+    let Some(limit) = args.after_others else {
+        let collected = results::collect(&args.dir, &mut std::io::stdout().lock(), None)?;
+        return Ok(if collected.unreadable == 0 {
+            EXIT_OK
+        } else {
+            EXIT_FAILED
+        });
+    };
+    let me = std::process::id();
+    let problem = if pod::shares_process_namespace(me) {
+        let waited = pod::wait_for_others(std::path::Path::new("/proc"), me, limit)
+            .map_err(|source| Error::io("reading /proc", source))?;
+        if waited == pod::Waited::GaveUp {
+            eprintln!(
+                "chorale-probe: the pod's other containers still ran after {}s; collecting what is there",
+                limit.as_secs()
+            );
+        }
+        None
+    } else {
+        Some(
+            "the pod does not share its process namespace (shareProcessNamespace), so the \
+             collector cannot tell when the tests end",
+        )
+    };
+    results::collect(&args.dir, &mut std::io::stdout().lock(), problem)?;
+    Ok(EXIT_OK)
 }
 
 fn http(args: &HttpArgs) -> Result<u8, Error> {

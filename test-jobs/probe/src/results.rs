@@ -1,10 +1,11 @@
 //! The results protocol on the wire: `collect` prints every JUnit file of a results volume
 //! into its log between marker lines, and [`parse_log`] reads them back out of that log.
 //!
-//! A test Job's containers write JUnit XML files under `/chorale/results`, a volume backed by a
-//! PersistentVolumeClaim. After the Job finishes, a short collector Pod mounts the same claim
-//! and runs `chorale-probe collect /chorale/results`; the pipeline reads the collector's log
-//! (no `exec` needed) and parses it with [`parse_log`]. The log looks like this:
+//! A test Job's containers write JUnit XML files under `/chorale/results`, a volume of the pod.
+//! The pod's last container, the collector, runs `chorale-probe collect /chorale/results
+//! --after-others`: once the other containers have ended it prints the files; the pipeline
+//! reads the collector container's log (no `exec`, no storage needed) and parses it with
+//! [`parse_log`]. The log looks like this:
 //!
 //! ```text
 //! === chorale-results begin 231 http-probe.xml ===
@@ -54,9 +55,17 @@ pub struct Collected {
 ///
 /// A missing `dir` counts as an empty one. A file that cannot be read, or is not UTF-8, or
 /// whose name holds a line break, is reported as `unreadable` and the others are still
-/// printed; only a failure to write to `out` is an error.
-pub fn collect(dir: &Path, out: &mut impl Write) -> Result<Collected, Error> {
+/// printed; so is `problem`, a reason the collection as a whole cannot be trusted (as the
+/// unreadable entry `.`). Only a failure to write to `out` is an error.
+pub fn collect(
+    dir: &Path,
+    out: &mut impl Write,
+    problem: Option<&str>,
+) -> Result<Collected, Error> {
     let mut found = Vec::new();
+    if let Some(problem) = problem {
+        found.push((".".to_owned(), Err(problem.to_owned())));
+    }
     walk(dir, "", &mut found);
     found.sort_by(|a, b| a.0.cmp(&b.0));
     let mut collected = Collected {
@@ -245,8 +254,32 @@ mod tests {
 
     fn collect_text(dir: &std::path::Path) -> (String, Collected) {
         let mut out = Vec::new();
-        let collected = collect(dir, &mut out).unwrap();
+        let collected = collect(dir, &mut out, None).unwrap();
         (String::from_utf8(out).unwrap(), collected)
+    }
+
+    #[test]
+    fn a_problem_with_the_whole_collection_is_an_unreadable_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.xml"), "<testsuites/>").unwrap();
+        let mut out = Vec::new();
+        let collected = collect(dir.path(), &mut out, Some("no shared namespace")).unwrap();
+        assert_eq!(
+            collected,
+            Collected {
+                files: 1,
+                unreadable: 1
+            }
+        );
+        let files = parse_log(&String::from_utf8(out).unwrap()).unwrap();
+        assert_eq!(
+            files[0],
+            ResultFile {
+                name: ".".to_owned(),
+                content: Err("no shared namespace".to_owned())
+            }
+        );
+        assert_eq!(files[1].name, "a.xml");
     }
 
     #[test]

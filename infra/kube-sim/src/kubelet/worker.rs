@@ -320,8 +320,32 @@ async fn run_containers(context: Arc<PodContext>) {
             index,
             spec,
         }));
+        // As the kubelet does, start the containers one after the other, in spec order: a
+        // container may rely on the ones before it having started (a results collector that
+        // waits for the test containers of its pod to end).
+        started(&context, index).await;
     }
     while running.join_next().await.is_some() {}
+}
+
+/// How often [`started`] looks.
+const START_POLL: Duration = Duration::from_millis(20);
+
+/// Waits until the main container `index` runs, has ended, or could not be started (its
+/// image cannot be pulled, it failed to start).
+async fn started(context: &PodContext, index: usize) {
+    loop {
+        let settled = {
+            let runtime = context.runtime.lock().expect("pod runtime lock poisoned");
+            let container = &runtime.containers[index];
+            container.finished
+                || !matches!(&container.state, State::Waiting { reason, .. } if reason == "ContainerCreating")
+        };
+        if settled {
+            return;
+        }
+        tokio::time::sleep(START_POLL).await;
+    }
 }
 
 /// Creates and starts the podman pod (the sandbox that holds the network namespace); returns
@@ -341,6 +365,11 @@ async fn create_sandbox(
         .take(63)
         .collect();
     let host_network = spec.and_then(|s| s.host_network).unwrap_or(false);
+    // `shareProcessNamespace`: the containers see each other's processes, the sandbox's
+    // pause process is PID 1.
+    let share_pid = spec
+        .and_then(|s| s.share_process_namespace)
+        .unwrap_or(false);
     let mut args: Vec<String> = vec![
         "pod".into(),
         "create".into(),
@@ -353,6 +382,9 @@ async fn create_sandbox(
         "--label".into(),
         format!("dev.chorale.kube-sim/pod-uid={}", pod.uid()),
     ];
+    if share_pid {
+        args.extend(["--share".into(), "cgroup,ipc,net,uts,pid".into()]);
+    }
     if host_network {
         args.extend(["--network".into(), "host".into()]);
     } else {

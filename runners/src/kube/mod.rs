@@ -4,7 +4,10 @@
 //! [`Kube`] takes a kubeconfig path and names objects by namespace and name; it returns plain
 //! summaries ([`Workload`], [`PodSummary`], [`JobResult`]) rather than the API's types, so
 //! callers need no Kubernetes types of their own. Every wait is a watch with an explicit end
-//! on success and on failure, under a timeout.
+//! on success and on failure, under a timeout, and a wait on pods also ends when something
+//! outside them blocks them ([`blockers`]).
+
+mod blockers;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -25,8 +28,7 @@ use serde::de::DeserializeOwned;
 
 use crate::errors::KubeError;
 
-/// The label the Job controller puts on a Job's pods.
-pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+pub use blockers::{Blocked, PodBlocker, pod_blocker};
 
 /// A connection to one cluster, made from a kubeconfig.
 #[derive(Clone)]
@@ -110,6 +112,9 @@ pub enum JobResult {
     },
     /// Neither happened within the timeout.
     TimedOut,
+    /// A pod of the Job could not go on (an image that cannot be pulled, no node for it, an
+    /// unbound claim) for longer than the wait allows.
+    Blocked(Blocked),
 }
 
 impl Kube {
@@ -335,17 +340,26 @@ impl Kube {
         delete_with(&api, name, format!("{kind} {namespace}/{name}")).await
     }
 
-    /// Waits until the Job `name` completes or fails, at most `timeout`.
+    /// Waits until the Job `name` completes or fails, at most `timeout`; ends early with
+    /// [`JobResult::Blocked`] when one of its pods has been blocked for `blocked_after`.
     pub async fn wait_job(
         &self,
         namespace: &str,
         name: &str,
         timeout: Duration,
+        blocked_after: Duration,
     ) -> Result<JobResult, KubeError> {
         let api: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         let object = format!("Job {namespace}/{name}");
+        let selector = self.job_selector(namespace, name).await?;
         let finished = |job: Option<&Job>| job.is_none_or(|job| job_result(job).is_some());
-        let Some(job) = self.wait_for(api, name, &object, timeout, finished).await? else {
+        let job = tokio::select! {
+            job = self.wait_for(api, name, &object, timeout, finished) => job?,
+            blocked = self.blocked(namespace, &selector, blocked_after) => {
+                return Ok(JobResult::Blocked(blocked));
+            }
+        };
+        let Some(job) = job else {
             return Ok(JobResult::TimedOut);
         };
         job_result(&job).ok_or(KubeError::Gone {
@@ -354,32 +368,27 @@ impl Kube {
         })
     }
 
-    /// Waits until the pod `name` has finished (phase `Succeeded` or `Failed`), at most
-    /// `timeout`. Returns that phase, or `None` when the pod was still running at the timeout.
-    pub async fn wait_pod_finished(
-        &self,
-        namespace: &str,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<Option<String>, KubeError> {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let object = format!("Pod {namespace}/{name}");
-        let finished = |pod: Option<&Pod>| pod.is_none_or(|pod| finished_phase(pod).is_some());
-        let Some(pod) = self.wait_for(api, name, &object, timeout, finished).await? else {
-            return Ok(None);
-        };
-        finished_phase(&pod)
-            .map(|phase| Some(phase.to_owned()))
-            .ok_or(KubeError::Gone {
-                object,
-                what: "finish",
-            })
-    }
-
-    /// The pods of the Job `job` (label `batch.kubernetes.io/job-name`), sorted by name.
+    /// The pods of the Job `job` in the order they were created (its attempts), found by the
+    /// Job's own selector, which works on every Kubernetes version.
     pub async fn job_pods(&self, namespace: &str, job: &str) -> Result<Vec<PodSummary>, KubeError> {
-        self.pods(namespace, Some(&format!("{JOB_NAME_LABEL}={job}")))
-            .await
+        let selector = self.job_selector(namespace, job).await?;
+        let mut pods: Vec<Pod> = self
+            .list::<Pod>(namespace, Some(&selector))
+            .await?
+            .into_iter()
+            .filter(|pod| {
+                pod.metadata.owner_references.iter().flatten().any(|owner| {
+                    owner.kind == "Job" && owner.name == job && owner.controller == Some(true)
+                })
+            })
+            .collect();
+        pods.sort_by(|a, b| {
+            let created = |pod: &Pod| pod.metadata.creation_timestamp.clone().map(|t| t.0);
+            created(a)
+                .cmp(&created(b))
+                .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+        });
+        Ok(pods.into_iter().map(summarize).collect())
     }
 
     /// Lists one kind in a namespace, sorted by name.
@@ -545,15 +554,6 @@ fn summarize(pod: Pod) -> PodSummary {
         labels: pod.metadata.labels.unwrap_or_default(),
         owner,
     }
-}
-
-/// `Succeeded` or `Failed` once a pod has finished.
-fn finished_phase(pod: &Pod) -> Option<&str> {
-    pod.status
-        .as_ref()?
-        .phase
-        .as_deref()
-        .filter(|phase| matches!(*phase, "Succeeded" | "Failed"))
 }
 
 /// How a Job ended, once it has.
