@@ -2,7 +2,8 @@
 //! and the faults a nightly build meets. The cluster is a kube-sim started by the `sim`
 //! provider, or, when `CHORALE_E2E_KUBECONFIG` names a real cluster, a fresh namespace of that
 //! cluster (the `existing` provider; the cluster must be able to pull from the tests'
-//! loopback registry, e.g. kind with host networking).
+//! loopback registry, as `../shared/real-k8s` and kind with host networking can). The test
+//! bodies are the same on both; `infra/dev/test` runs them on each.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -140,7 +141,32 @@ fn assert_torn_down(world: &World, build: &Value) {
     assert_eq!(record["state"], "torn-down", "{record:#}");
     if on_sim() {
         assert_no_sim_leftovers(name);
+    } else {
+        assert_namespace_gone(name);
     }
+}
+
+/// On a real cluster: the build's namespace (named as its cluster, `chorale-BUILD`) is gone.
+fn assert_namespace_gone(name: &str) {
+    let kubeconfig = std::env::var("CHORALE_E2E_KUBECONFIG").unwrap();
+    let output = Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &kubeconfig,
+            "get",
+            "namespace",
+            name,
+            "-o",
+            "name",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("NotFound"),
+        "namespace {name} is left: {}{stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
 }
 
 /// No podman container, pod or network labelled for the sim cluster `name`.
@@ -208,6 +234,15 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
 
     let build = only_build(&demo.world);
     assert_eq!(build["status"], "succeeded", "{build:#}");
+    // The cluster (on a real cluster: its namespace) is named after the build, once prefixed.
+    assert_eq!(
+        build["cluster"].as_str().unwrap(),
+        format!(
+            "chorale-{}",
+            build["id"].as_str().unwrap().to_ascii_lowercase()
+        ),
+        "{build:#}"
+    );
     let version = build["candidateVersion"].as_str().unwrap();
     assert!(version.starts_with("1.0.20"), "{version}");
     for stage in build["stages"].as_array().unwrap() {
@@ -383,15 +418,127 @@ fn an_image_that_cannot_be_pulled_fails_its_component() {
             &format!("ref: {}", foreign.reference),
         )
     });
-    let output = demo.run(&["--deploy-timeout", "15s"]).output().unwrap();
+    // helm would wait ten minutes; the blocked pod ends the wait (after 30s) instead, and the
+    // message names it and why.
+    let output = demo.run(&["--deploy-timeout", "10m"]).output().unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(4), "{stdout}\n{stderr}");
     let build = only_build(&demo.world);
     let docs = component(&build, "docs");
     assert_eq!(docs["status"], "failed", "{docs:#}");
+    let message = docs["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("stopped helm: Pod chorale-")
+            && message.contains("/docs-")
+            && (message.contains(" is ErrImagePull: ")
+                || message.contains(" is ImagePullBackOff: ")),
+        "{docs:#}"
+    );
     for other in ["db", "cache", "api", "worker", "web"] {
         assert_eq!(component(&build, other)["status"], "succeeded", "{other}");
     }
+    assert_torn_down(&demo.world, &build);
+}
+
+/// The demo reduced to `docs` and a test plan of `plan` (YAML list items under `testPlan:`).
+fn docs_only(demo: &Demo, plan: &str) -> PathBuf {
+    demo.edit(|text| {
+        let start = text.find("  testPlan:").unwrap();
+        let components = text.find("  components:").unwrap();
+        let docs = text.find("    - name: docs").unwrap();
+        format!(
+            "{}  testPlan:\n{plan}{}{}",
+            &text[..start],
+            &text[components..text.find("    - name: db").unwrap()],
+            &text[docs..]
+        )
+    })
+}
+
+#[test]
+fn a_products_own_jobs_contribute_their_junit_from_every_attempt_without_storage() {
+    let demo = Demo::new();
+    // The JUnit files reach Chorale through the pod's log: no claim, no StorageClass (the real
+    // cluster of CI has none).
+    for (file, cases, fail) in [("pass.yaml", 2, 0), ("fail.yaml", 3, 1)] {
+        std::fs::write(
+            demo.demo.dir().join(file),
+            format!(
+                r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{{{ test.job }}}}
+spec:
+  template:
+    spec:
+      containers:
+        - name: e2e
+          image: {{{{ probe.image }}}}
+          args: [junit, --cases, "{cases}", --fail, "{fail}", --suite, e2e,
+                 --out, "{{{{ results.path }}}}/e2e/junit.xml"]
+"#
+            ),
+        )
+        .unwrap();
+    }
+    let manifest = docs_only(
+        &demo,
+        "    - name: e2e-pass\n      uses: job\n      timeout: 2m\n      with: { template: pass.yaml }\n    - name: e2e-fail\n      uses: job\n      gate: informing\n      retries: 1\n      timeout: 2m\n      with: { template: fail.yaml }\n",
+    );
+    let output = run_command(&demo.world, &manifest, &[]).output().unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    let build = only_build(&demo.world);
+    let build_dir = demo
+        .world
+        .state()
+        .join("builds")
+        .join(build["id"].as_str().unwrap());
+    let junit = |test: &Value| -> Vec<(String, String)> {
+        test["artefacts"]["junit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d.as_str().unwrap().to_owned(), read(&build_dir, d)))
+            .collect()
+    };
+
+    let passed = test(&build, "e2e-pass");
+    assert_eq!(passed["status"], "succeeded", "{passed:#}");
+    assert_eq!(passed["attempts"], 1, "{passed:#}");
+    let documents = junit(passed);
+    assert_eq!(documents.len(), 1, "{documents:?}");
+    assert!(
+        documents[0].0.ends_with("junit/e2e/junit.xml"),
+        "{documents:?}"
+    );
+    assert_eq!(documents[0].1.matches("<testcase").count(), 2);
+    assert!(!documents[0].1.contains("<failure"));
+
+    // Both attempts ran (retries: 1); the last one's file is the result, its failing case
+    // fails the test, and each attempt's pod log is kept.
+    let failed = test(&build, "e2e-fail");
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    assert_eq!(failed["attempts"], 2, "{failed:#}");
+    let documents = junit(failed);
+    let file = documents
+        .iter()
+        .find(|(name, _)| name.ends_with("junit/e2e/junit.xml"))
+        .unwrap_or_else(|| panic!("{documents:?}"));
+    assert_eq!(file.1.matches("<testcase").count(), 3, "{}", file.1);
+    assert_eq!(file.1.matches("<failure").count(), 1, "{}", file.1);
+    assert!(
+        documents
+            .iter()
+            .any(|(name, xml)| name.ends_with("exit-status.xml")
+                && xml.contains("BackoffLimitExceeded")),
+        "the Job's failure is a case too: {documents:?}"
+    );
+    assert_eq!(
+        failed["artefacts"]["logs"].as_array().unwrap().len(),
+        2,
+        "{failed:#}"
+    );
     assert_torn_down(&demo.world, &build);
 }
 
@@ -418,17 +565,10 @@ spec:
     )
     .unwrap();
     // Only docs, and a plan of one Job that never ends.
-    let manifest = demo.edit(|text| {
-        let start = text.find("  testPlan:").unwrap();
-        let components = text.find("  components:").unwrap();
-        let docs = text.find("    - name: docs").unwrap();
-        format!(
-            "{}  testPlan:\n    - name: hang\n      uses: job\n      timeout: 10s\n      with: {{ template: hang.yaml }}\n{}{}",
-            &text[..start],
-            &text[components..text.find("    - name: db").unwrap()],
-            &text[docs..]
-        )
-    });
+    let manifest = docs_only(
+        &demo,
+        "    - name: hang\n      uses: job\n      timeout: 10s\n      with: { template: hang.yaml }\n",
+    );
     let output = run_command(&demo.world, &manifest, &[]).output().unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(4), "{stdout}\n{stderr}");
