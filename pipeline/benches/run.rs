@@ -7,7 +7,10 @@
 //!    cluster;
 //! 3. the demo product's full `chorale run`: wall time, and Chorale's own share of it —
 //!    everything but helm, the cluster provider and the test workloads — from the build
-//!    record, plus the chorale process's own CPU time (from /proc, children excluded).
+//!    record, plus the chorale process's own CPU time (from /proc, children excluded);
+//! 4. (`-- real`, with `CHORALE_E2E_KUBECONFIG` naming a real cluster) the demo's run on that
+//!    cluster (`--cluster existing`) and on kube-sim, alternately: each stage's median side by
+//!    side.
 //!
 //! `cargo bench -p chorale --bench run`; prints Markdown for docs/performance.md.
 
@@ -282,9 +285,16 @@ fn main() {
     let parts: Vec<&str> = args
         .iter()
         .map(String::as_str)
-        .filter(|a| ["cluster", "wide", "demo"].contains(a))
+        .filter(|a| ["cluster", "wide", "demo", "real"].contains(a))
         .collect();
     let part = |name: &str| parts.is_empty() || parts.contains(&name);
+    let real = std::env::var("CHORALE_E2E_KUBECONFIG")
+        .ok()
+        .filter(|k| !k.is_empty());
+    assert!(
+        !parts.contains(&"real") || real.is_some(),
+        "`-- real` needs CHORALE_E2E_KUBECONFIG naming a real cluster's kubeconfig"
+    );
     let registry = Registry::start().expect("docker-registry starts");
     let git = GitDaemon::start().expect("git daemon starts");
     let work = tempfile::tempdir().unwrap();
@@ -303,6 +313,38 @@ fn main() {
     }
     if part("demo") {
         demo_runs(&state, &demo);
+    }
+    if let Some(kubeconfig) = real.filter(|_| part("real")) {
+        real_and_sim(&state, &demo, &kubeconfig);
+    }
+}
+
+/// Part 4: the demo on a real cluster and on kube-sim, run after run, stage by stage.
+fn real_and_sim(state: &Path, demo: &DemoProduct, kubeconfig: &str) {
+    const STAGES: [&str; 6] = [
+        "snapshot",
+        "bundle",
+        "provision",
+        "deploy",
+        "test",
+        "teardown",
+    ];
+    let real_args = ["--cluster", "existing", "--kubeconfig", kubeconfig];
+    let mut samples: Vec<[Vec<f64>; 2]> = vec![[Vec::new(), Vec::new()]; STAGES.len() + 1];
+    for _ in 0..RUNS {
+        for (side, args) in [(0, &real_args[..]), (1, &["--cluster", "sim"][..])] {
+            let (build, wall, _) = run(state, &demo.manifest(), args);
+            for (index, stage) in STAGES.iter().enumerate() {
+                samples[index][side].push(stage_seconds(&build, stage));
+            }
+            samples[STAGES.len()][side].push(wall);
+        }
+    }
+    println!("\n| demo stage (median of {RUNS}) | real Kubernetes 1.25 | kube-sim |");
+    println!("| --- | --- | --- |");
+    for (index, name) in STAGES.iter().chain(["whole run, wall"].iter()).enumerate() {
+        let [real, sim] = samples[index].clone();
+        println!("| {name} | {:.2} s | {:.2} s |", median(real), median(sim));
     }
 }
 

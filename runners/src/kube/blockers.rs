@@ -49,6 +49,21 @@ pub struct PodBlocker {
     pub claims: Vec<String>,
 }
 
+impl PodBlocker {
+    /// What identifies a blocker over time: the pod, the container and the kind of reason
+    /// (an image, a container's creation, scheduling).
+    fn key(&self) -> (String, Option<String>, &'static str) {
+        let kind = if IMAGE_REASONS.contains(&self.reason.as_str()) {
+            "image"
+        } else if CREATE_REASONS.contains(&self.reason.as_str()) {
+            "create"
+        } else {
+            "schedule"
+        };
+        (self.pod.clone(), self.container.clone(), kind)
+    }
+}
+
 /// A wait ended early: the object that blocks it, its condition and what Kubernetes says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blocked {
@@ -137,21 +152,16 @@ impl Kube {
     pub async fn blocked(&self, namespace: &str, selector: &str, after: Duration) -> Blocked {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
         let params = ::kube::api::ListParams::default().labels(selector);
-        // (pod, reason) → when it was first seen.
-        let mut since: BTreeMap<(String, String), Instant> = BTreeMap::new();
+        // (pod, container, kind of blocker) → when it was first seen. `ErrImagePull` and
+        // `ImagePullBackOff` alternate while the kubelet retries: one kind, one clock.
+        let mut since: BTreeMap<(String, Option<String>, &str), Instant> = BTreeMap::new();
         loop {
             if let Ok(pods) = api.list(&params).await {
                 let now = Instant::now();
                 let blockers: Vec<PodBlocker> = pods.items.iter().filter_map(pod_blocker).collect();
-                since.retain(|(pod, reason), _| {
-                    blockers
-                        .iter()
-                        .any(|b| &b.pod == pod && &b.reason == reason)
-                });
+                since.retain(|key, _| blockers.iter().any(|b| &b.key() == key));
                 for blocker in blockers {
-                    let first = *since
-                        .entry((blocker.pod.clone(), blocker.reason.clone()))
-                        .or_insert(now);
+                    let first = *since.entry(blocker.key()).or_insert(now);
                     if blocker.permanent || now.duration_since(first) >= after {
                         return self.describe(namespace, blocker).await;
                     }
@@ -324,6 +334,26 @@ status:
         ] {
             assert_eq!(pod_blocker(&pod(yaml)), None, "{yaml}");
         }
+    }
+
+    #[test]
+    fn pull_errors_and_back_off_are_one_blocker_over_time() {
+        let blocker = |reason: &str| PodBlocker {
+            pod: "p".to_owned(),
+            container: Some("c".to_owned()),
+            reason: reason.to_owned(),
+            message: String::new(),
+            permanent: false,
+            claims: Vec::new(),
+        };
+        assert_eq!(
+            blocker("ErrImagePull").key(),
+            blocker("ImagePullBackOff").key()
+        );
+        assert_ne!(
+            blocker("ErrImagePull").key(),
+            blocker("CreateContainerConfigError").key()
+        );
     }
 
     #[test]
