@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
+use crate::version::KubernetesVersion;
+
 /// Identifies a resource type independent of its version: API group and plural name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceKey {
@@ -117,9 +119,14 @@ impl Default for Catalog {
 }
 
 impl Catalog {
-    /// A catalog of the built-in types.
+    /// A catalog of the built-in types of the default Kubernetes version.
     pub fn new() -> Self {
-        let types = builtin()
+        Self::for_version(KubernetesVersion::DEFAULT)
+    }
+
+    /// A catalog of the built-in types a Kubernetes version serves.
+    pub fn for_version(version: KubernetesVersion) -> Self {
+        let types = builtin(version)
             .into_iter()
             .map(|t| (t.key(), Arc::new(t)))
             .collect();
@@ -197,6 +204,8 @@ struct Builtin {
     status: bool,
     scale: bool,
     create_only: bool,
+    /// The first minor version serving the type.
+    since: u32,
 }
 
 const fn ns(
@@ -217,6 +226,7 @@ const fn ns(
         status: false,
         scale: false,
         create_only: false,
+        since: 0,
     }
 }
 
@@ -251,6 +261,11 @@ impl Builtin {
         self.create_only = true;
         self
     }
+    /// Served from Kubernetes 1.`minor` on.
+    const fn since(mut self, minor: u32) -> Self {
+        self.since = minor;
+        self
+    }
 }
 
 const V1: &[&str] = &["v1"];
@@ -262,7 +277,7 @@ const NETWORKING: &str = "networking.k8s.io";
 const STORAGE: &str = "storage.k8s.io";
 const ADMISSION: &str = "admissionregistration.k8s.io";
 
-fn builtin() -> Vec<ResourceType> {
+fn builtin(version: KubernetesVersion) -> Vec<ResourceType> {
     let table = [
         ns(CORE, V1, "ConfigMap", "configmaps", &["cm"]),
         ns(CORE, V1, "Endpoints", "endpoints", &["ep"]),
@@ -441,10 +456,12 @@ fn builtin() -> Vec<ResourceType> {
             "selfsubjectreviews",
             &[],
         )
-        .create_only(),
+        .create_only()
+        .since(28),
     ];
     table
         .into_iter()
+        .filter(|b| version.serves_since(b.since))
         .map(|b| ResourceType {
             group: b.group.to_owned(),
             versions: b.versions.iter().map(|v| (*v).to_owned()).collect(),

@@ -24,6 +24,7 @@ use crate::registry::Registry;
 use crate::server::{self, Shared};
 use crate::store::Store;
 use crate::strategy::{Admission, ServiceIps};
+use crate::version::KubernetesVersion;
 use crate::{kubeconfig, pki};
 
 /// How a cluster is started.
@@ -37,6 +38,8 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// Registries pulled from without TLS verification, besides loopback ones.
     pub insecure_registries: Vec<String>,
+    /// The Kubernetes version the cluster answers as (discovery, defaulting, validation).
+    pub kubernetes_version: KubernetesVersion,
 }
 
 /// What `kube-sim serve` prints when the cluster is ready.
@@ -133,10 +136,12 @@ impl Cluster {
         let mut tasks = JoinSet::new();
 
         let store = Arc::new(Store::new());
-        let catalog = Arc::new(Catalog::new());
+        let version = options.kubernetes_version;
+        let catalog = Arc::new(Catalog::for_version(version));
         let admission = Admission {
             node_name: name.to_owned(),
             service_ips: ServiceIps::new(network.service_range.clone()),
+            version,
         };
         let registry = Arc::new(Registry::new(store.clone(), catalog, admission));
 
@@ -206,6 +211,7 @@ impl Cluster {
             token: token.clone(),
             address,
             logs: kubelet.clone(),
+            version,
         });
         let acceptor = TlsAcceptor::from(certificates.server.clone());
         tasks.spawn(server::serve(
@@ -298,7 +304,7 @@ fn seed(
             .map_err(Error::Seed)?;
     }
     let now = crate::object::now_rfc3339();
-    let (_, _, version) = server::KUBERNETES_VERSION;
+    let version = registry.admission.version.git_version();
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let capacity = json!({"cpu": cpus.to_string(), "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"});
     let node = json!({

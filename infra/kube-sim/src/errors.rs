@@ -87,6 +87,19 @@ pub enum Error {
         "invalid cluster name {0:?}: use 1 to 40 lowercase letters, digits and '-', starting with a letter"
     )]
     InvalidName(String),
+    /// A Kubernetes version is not written `MAJOR.MINOR[.PATCH]`.
+    #[error("invalid Kubernetes version {0:?}: write it as MAJOR.MINOR[.PATCH], e.g. 1.25.9")]
+    InvalidKubernetesVersion(String),
+    /// A Kubernetes version kube-sim does not serve.
+    #[error("kube-sim serves Kubernetes 1.{oldest} to 1.{newest}; {given} is not one of them")]
+    UnsupportedKubernetesVersion {
+        /// The version asked for.
+        given: String,
+        /// The oldest minor version served.
+        oldest: u32,
+        /// The newest minor version served.
+        newest: u32,
+    },
 }
 
 /// A Kubernetes API error. Serialised as a `Status` object with the HTTP status `code`.
@@ -156,14 +169,18 @@ impl ApiError {
         .with_details(group, resource, name)
     }
 
-    /// The object is not valid.
-    pub fn invalid(kind: &str, name: &str, why: impl Into<String>) -> Self {
-        let why = why.into();
-        Self::new(
-            422,
-            "Invalid",
-            format!("{kind} \"{name}\" is invalid: {why}"),
-        )
+    /// The object is not valid: 422 `Invalid` with the `details` (name, group, kind and one
+    /// cause per field error) that validation built.
+    pub fn invalid(message: String, details: Value) -> Self {
+        Self {
+            details: Some(details),
+            ..Self::new(422, "Invalid", message)
+        }
+    }
+
+    /// The request cannot be applied to the object (a JSON patch that does not apply).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message)
     }
 
     /// The request is malformed.

@@ -23,3 +23,4 @@ pub mod selector;
 pub mod server;
 pub mod store;
 pub mod strategy;
+pub mod version;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kube_sim::cluster::{self, Cluster, ServeOptions};
+use kube_sim::version::KubernetesVersion;
 use tokio::signal::unix::{SignalKind, signal};
 
 /// A single-process stand-in for a Kubernetes cluster.
@@ -34,6 +35,14 @@ enum Command {
         /// always are.
         #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
         insecure_registries: Vec<String>,
+        /// The Kubernetes version to answer as, 1.25 to 1.33: discovery, defaulting and
+        /// validation follow it.
+        #[arg(
+            long = "kubernetes-version",
+            value_name = "MAJOR.MINOR[.PATCH]",
+            default_value_t = KubernetesVersion::DEFAULT
+        )]
+        kubernetes_version: KubernetesVersion,
     },
     /// Remove the containers, pods and network of a cluster that was killed.
     Cleanup {
@@ -63,12 +72,14 @@ fn main() -> anyhow::Result<()> {
                 name,
                 listen,
                 insecure_registries,
+                kubernetes_version,
             } => {
                 serve(ServeOptions {
                     dir,
                     name,
                     listen,
                     insecure_registries,
+                    kubernetes_version,
                 })
                 .await
             }
@@ -96,4 +107,37 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     }
     cluster.shutdown().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version_of(args: &[&str]) -> Result<KubernetesVersion, String> {
+        let mut line = vec!["kube-sim", "serve", "--dir", "d"];
+        line.extend(args);
+        match Cli::try_parse_from(line)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Serve {
+                kubernetes_version, ..
+            } => Ok(kubernetes_version),
+            Command::Cleanup { .. } => Err("not serve".to_owned()),
+        }
+    }
+
+    #[test]
+    fn serve_answers_as_kubernetes_1_25_9_unless_told_otherwise() {
+        assert_eq!(version_of(&[]), Ok(KubernetesVersion::DEFAULT));
+        assert_eq!(
+            version_of(&["--kubernetes-version", "1.30"]).map(|v| v.to_string()),
+            Ok("1.30.0".to_owned())
+        );
+        let refused = version_of(&["--kubernetes-version", "1.34"]).expect_err("refused");
+        assert!(
+            refused.contains("kube-sim serves Kubernetes 1.25 to 1.33; 1.34 is not one of them"),
+            "{refused}"
+        );
+    }
 }

@@ -118,21 +118,20 @@ impl Registry {
         } else {
             meta.remove("namespace");
         }
-        let name = match meta.get("name").and_then(Value::as_str) {
-            Some(name) if !name.is_empty() => name.to_owned(),
-            _ => match meta.get("generateName").and_then(Value::as_str) {
-                Some(prefix) if !prefix.is_empty() => generate_name(prefix),
-                _ => {
-                    return Err(ApiError::invalid(
-                        &rt.kind,
-                        "",
-                        "metadata.name: Required value: name or generateName is required",
-                    ));
-                }
-            },
+        let given = meta.get("name").and_then(Value::as_str).unwrap_or("");
+        let prefix = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // An object without a name is refused by validation, with its other errors.
+        let name = if given.is_empty() && !prefix.is_empty() {
+            generate_name(prefix)
+        } else {
+            given.to_owned()
         };
-        strategy::validate_name(rt, &name)?;
-        meta.insert("name".into(), Value::String(name.clone()));
+        if !name.is_empty() {
+            meta.insert("name".into(), Value::String(name.clone()));
+        }
         meta.insert(
             "uid".into(),
             Value::String(uuid::Uuid::new_v4().to_string()),
@@ -270,7 +269,8 @@ impl Registry {
             let incoming = incoming(current)?;
             let mut next = merge_target(rt, current, incoming, target);
             keep_system_metadata(current, &mut next);
-            self.admission.prepare_update(rt, current, &mut next)?;
+            self.admission
+                .prepare_update(rt, current, &mut next, target)?;
             if spec_changed(current, &next) {
                 let generation = current.i64_at("/metadata/generation").unwrap_or(1) + 1;
                 next.meta_mut()
@@ -490,8 +490,16 @@ fn set_type(rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A name from `generateName`: the prefix (at most 58 bytes of it, so that the name fits in 63)
+/// and five random characters, as the API server generates them.
 fn generate_name(prefix: &str) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    const MAX_PREFIX: usize = 63 - 5;
+    let mut end = prefix.len().min(MAX_PREFIX);
+    while !prefix.is_char_boundary(end) {
+        end -= 1;
+    }
+    let prefix = &prefix[..end];
     let suffix: String = (0..5)
         .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
         .collect();

@@ -4,6 +4,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "e2e/differential.rs"]
+mod differential;
 #[path = "e2e/helm.rs"]
 mod helm;
 #[path = "e2e/jobs.rs"]
@@ -14,5 +16,7 @@ mod kube_rs;
 mod kubectl;
 #[path = "e2e/lifecycle.rs"]
 mod lifecycle;
+#[path = "e2e/versions.rs"]
+mod versions;
 #[path = "e2e/workloads.rs"]
 mod workloads;

@@ -4,15 +4,21 @@
 
 use std::sync::Arc;
 
-use kube_sim::catalog::Catalog;
+use kube_sim::catalog::{Catalog, ResourceType, Subresources};
 use kube_sim::object::ObjectExt;
 use kube_sim::patch::{self, PatchKind};
 use kube_sim::registry::{DeleteOptions, Registry, Target};
 use kube_sim::store::Store;
 use kube_sim::strategy::{Admission, ServiceIps};
+use kube_sim::version::KubernetesVersion;
 use serde_json::{Value, json};
 
+/// A registry answering as Kubernetes 1.25.9, kube-sim's default.
 fn registry() -> Registry {
+    registry_at(KubernetesVersion::DEFAULT)
+}
+
+fn registry_at(version: KubernetesVersion) -> Registry {
     let admission = Admission {
         node_name: "node".into(),
         service_ips: ServiceIps::new(
@@ -20,8 +26,13 @@ fn registry() -> Registry {
                 .map(|i| std::net::Ipv4Addr::new(10, 0, 0, i))
                 .collect(),
         ),
+        version,
     };
-    let registry = Registry::new(Arc::new(Store::new()), Arc::new(Catalog::new()), admission);
+    let registry = Registry::new(
+        Arc::new(Store::new()),
+        Arc::new(Catalog::for_version(version)),
+        admission,
+    );
     let namespaces = registry.resource("", "namespaces");
     registry
         .create(
@@ -89,14 +100,6 @@ fn creation_defaults_and_validates_like_the_api_server() {
         .create(&jobs, "default", job, false)
         .expect("created");
     assert_eq!(
-        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
-        job.uid()
-    );
-    assert_eq!(
-        job["spec"]["template"]["metadata"]["labels"]["job-name"],
-        "once"
-    );
-    assert_eq!(
         (
             job["spec"]["completions"].clone(),
             job["spec"]["backoffLimit"].clone()
@@ -115,6 +118,180 @@ fn creation_defaults_and_validates_like_the_api_server() {
         .expect("created");
     assert_eq!(secret["data"]["k"], "dg==");
     assert!(secret.get("stringData").is_none());
+}
+
+fn job(name: &str, template_labels: &Value) -> Value {
+    json!({"metadata": {"name": name}, "spec": {"template": {
+        "metadata": {"labels": template_labels},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "img"}]},
+    }}})
+}
+
+#[test]
+fn jobs_get_the_labels_and_selector_of_their_kubernetes_version() {
+    // 1.25 (checked against a real v1.25.9 API server): the unprefixed labels only.
+    let registry = registry();
+    let jobs = registry.resource("batch", "jobs");
+    let created = registry
+        .create(&jobs, "default", job("old", &json!({"app": "a"})), false)
+        .expect("created");
+    let uid = created.uid();
+    assert_eq!(
+        created["spec"]["selector"],
+        json!({"matchLabels": {"controller-uid": uid}})
+    );
+    let labels = json!({"app": "a", "controller-uid": uid, "job-name": "old"});
+    assert_eq!(created["spec"]["template"]["metadata"]["labels"], labels);
+    assert_eq!(
+        created["metadata"]["labels"], labels,
+        "a Job without labels gets its template's, generated ones included"
+    );
+    assert!(created["spec"].get("podReplacementPolicy").is_none());
+
+    // From 1.27: the batch.kubernetes.io labels too, and the selector uses them.
+    let newer: KubernetesVersion = "1.33".parse().expect("a version");
+    let registry = registry_at(newer);
+    let jobs = registry.resource("batch", "jobs");
+    let created = registry
+        .create(&jobs, "default", job("new", &json!(null)), false)
+        .expect("created");
+    let uid = created.uid();
+    assert_eq!(
+        created["spec"]["selector"],
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}})
+    );
+    assert_eq!(
+        created["spec"]["template"]["metadata"]["labels"],
+        json!({
+            "batch.kubernetes.io/controller-uid": uid,
+            "batch.kubernetes.io/job-name": "new",
+            "controller-uid": uid,
+            "job-name": "new",
+        })
+    );
+    assert!(
+        created["metadata"].get("labels").is_none(),
+        "a template without labels leaves the Job without labels"
+    );
+    assert_eq!(
+        created["spec"]["podReplacementPolicy"],
+        "TerminatingOrFailed"
+    );
+}
+
+#[test]
+fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
+    let registry = registry();
+    let services = registry.resource("", "services");
+    let bad = json!({"metadata": {"name": "1db", "labels": {"v": "db-0.1.0+git.9d9a1c95d246"}}, "spec": {"ports": [{"port": 80}]}});
+    let error = registry
+        .create(&services, "default", bad, false)
+        .expect_err("invalid");
+    assert_eq!((error.code, error.reason), (422, "Invalid"));
+    assert!(
+        error.message.starts_with(
+            r#"Service "1db" is invalid: [metadata.name: Invalid value: "1db": a DNS-1035 label"#
+        ),
+        "{}",
+        error.message
+    );
+    let causes = &error.details.as_ref().expect("details")["causes"];
+    assert_eq!(causes.as_array().map(Vec::len), Some(2));
+    let service = json!({"metadata": {"name": "db"}, "spec": {"ports": [{"port": 80}]}});
+    let created = registry
+        .create(&services, "default", service, false)
+        .expect("created");
+    assert_eq!(
+        created["spec"]["clusterIP"], "10.0.0.1",
+        "the refused Service took no address"
+    );
+
+    let mut relabelled = (*created).clone();
+    relabelled["metadata"]["labels"] = json!({"ok": "-bad-"});
+    let error = registry
+        .update(&services, "default", "db", relabelled, Target::Main, false)
+        .expect_err("invalid");
+    let causes = &error.details.as_ref().expect("details")["causes"];
+    assert_eq!(
+        causes.as_array().map(Vec::len),
+        Some(4),
+        "an update checks a Service's labels four times, as the API server does"
+    );
+    assert_eq!(
+        error.message.matches("-bad-").count(),
+        1,
+        "{}",
+        error.message
+    );
+
+    let config_maps = registry.resource("", "configmaps");
+    let nameless = registry
+        .create(&config_maps, "default", json!({"metadata": {}}), false)
+        .expect_err("a name is required");
+    assert_eq!(
+        nameless.message,
+        r#"ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required"#
+    );
+    let generated = registry
+        .create(
+            &config_maps,
+            "default",
+            json!({"metadata": {"generateName": "g".repeat(70)}}),
+            false,
+        )
+        .expect("created");
+    assert_eq!(generated.name().len(), 63, "the prefix is cut to 58 bytes");
+}
+
+#[test]
+fn custom_resources_get_their_metadata_validated() {
+    // As the apiextensions server does (ValidateObjectMetaAccessor with DNS-subdomain names);
+    // not in the differential corpus, which creates nothing outside its namespace.
+    let registry = registry();
+    registry.catalog.register(ResourceType {
+        group: "example.com".into(),
+        versions: vec!["v1".into()],
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+        singular: "widget".into(),
+        namespaced: true,
+        short_names: Vec::new(),
+        categories: Vec::new(),
+        subresources: Subresources::default(),
+        create_only: false,
+        custom: true,
+    });
+    let widgets = registry.resource("example.com", "widgets");
+    let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "Big_Widget", "annotations": {"bad key": "x"}}});
+    let error = registry
+        .create(&widgets, "default", widget, false)
+        .expect_err("invalid");
+    let details = error.details.as_ref().expect("details");
+    assert!(
+        error
+            .message
+            .starts_with(r#"Widget.example.com "Big_Widget" is invalid: [metadata.name: Invalid value: "Big_Widget": a lowercase RFC 1123 subdomain"#),
+        "{}",
+        error.message
+    );
+    assert_eq!(
+        (&details["group"], &details["kind"]),
+        (&json!("example.com"), &json!("Widget"))
+    );
+    let fields: Vec<&Value> = details["causes"]
+        .as_array()
+        .expect("causes")
+        .iter()
+        .map(|c| &c["field"])
+        .collect();
+    assert_eq!(
+        fields,
+        [&json!("metadata.name"), &json!("metadata.annotations")]
+    );
+    let valid = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "big-widget"}, "spec": {"anything": "goes"}});
+    registry
+        .create(&widgets, "default", valid, false)
+        .expect("created");
 }
 
 #[test]

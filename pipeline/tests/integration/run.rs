@@ -428,7 +428,7 @@ fn an_image_that_cannot_be_pulled_fails_its_component() {
     assert_eq!(docs["status"], "failed", "{docs:#}");
     let message = docs["message"].as_str().unwrap();
     assert!(
-        message.starts_with("stopped helm: Pod chorale-")
+        message.starts_with("stopped helm: Pod ")
             && message.contains("/docs-")
             && (message.contains(" is ErrImagePull: ")
                 || message.contains(" is ImagePullBackOff: ")),

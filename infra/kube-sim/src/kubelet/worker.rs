@@ -383,7 +383,7 @@ async fn create_sandbox(
         format!("dev.chorale.kube-sim/pod-uid={}", pod.uid()),
     ];
     if share_pid {
-        args.extend(["--share".into(), "cgroup,ipc,net,uts,pid".into()]);
+        args.extend(["--share".into(), "ipc,net,uts,pid".into()]);
     }
     if host_network {
         args.extend(["--network".into(), "host".into()]);

@@ -79,11 +79,7 @@ impl Patch {
         let mut next = current.clone();
         match self {
             Self::Json(ops) => json_patch::patch(&mut next, ops).map_err(|e| {
-                ApiError::invalid(
-                    "patch",
-                    "",
-                    format!("the JSON patch could not be applied: {e}"),
-                )
+                ApiError::unprocessable(format!("the JSON patch could not be applied: {e}"))
             })?,
             Self::Merge(doc) => json_patch::merge(&mut next, doc),
             Self::Strategic(doc) | Self::Apply(doc) => {

@@ -7,17 +7,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, ResourceType};
+use crate::version::KubernetesVersion;
 
-/// The Kubernetes version kube-sim reports.
-pub const KUBERNETES_VERSION: (&str, &str, &str) = ("1", "33", "v1.33.0-kube-sim");
-
-/// `/version`.
-pub fn version() -> Value {
-    let (major, minor, git_version) = KUBERNETES_VERSION;
+/// `/version` of a cluster serving `version`.
+pub fn version(version: KubernetesVersion) -> Value {
     json!({
-        "major": major,
-        "minor": minor,
-        "gitVersion": git_version,
+        "major": version.major().to_string(),
+        "minor": version.minor().to_string(),
+        "gitVersion": version.git_version(),
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-01-01T00:00:00Z",
@@ -233,11 +230,10 @@ pub fn aggregated_content_type(api_version: &str) -> String {
 }
 
 /// `/openapi/v2` as JSON: an empty schema, so clients validate nothing client-side.
-pub fn openapi_v2() -> Value {
-    let (_, _, git_version) = KUBERNETES_VERSION;
+pub fn openapi_v2(version: KubernetesVersion) -> Value {
     json!({
         "swagger": "2.0",
-        "info": {"title": "Kubernetes", "version": git_version},
+        "info": {"title": "Kubernetes", "version": version.git_version()},
         "paths": {},
         "definitions": {},
     })

@@ -25,8 +25,10 @@ pub enum Format {
     AggregatedDiscovery(&'static str),
 }
 
-/// Reads the `Accept` header: the first alternative kube-sim can produce wins.
-pub fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
+/// Reads the `Accept` header: the first alternative kube-sim can produce wins. Aggregated
+/// discovery is produced only in the versions in `aggregated` (those the cluster's Kubernetes
+/// version serves); other alternatives are passed over as the API server passes them over.
+pub fn negotiate(headers: &HeaderMap, aggregated: &[&'static str]) -> Result<Format, ApiError> {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -60,11 +62,10 @@ pub fn negotiate(headers: &HeaderMap) -> Result<Format, ApiError> {
             ) => {
                 return Ok(Format::Metadata);
             }
-            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2")) => {
-                return Ok(Format::AggregatedDiscovery("v2"));
-            }
-            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some("v2beta1")) => {
-                return Ok(Format::AggregatedDiscovery("v2beta1"));
+            (Some("APIGroupDiscoveryList"), Some("apidiscovery.k8s.io"), Some(version)) => {
+                if let Some(served) = aggregated.iter().find(|v| **v == version) {
+                    return Ok(Format::AggregatedDiscovery(served));
+                }
             }
             (None, _, _) => return Ok(Format::Json),
             _ => {}
@@ -128,4 +129,42 @@ pub fn json_bytes(code: u16, bytes: Vec<u8>, content_type: &str) -> Response<Bod
 /// The `Status` response of an error.
 pub fn error(error: &ApiError) -> Response<Body> {
     json(error.code, &error.to_status())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting(accept: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_str(accept).expect("a header"),
+        );
+        headers
+    }
+
+    #[test]
+    fn aggregated_discovery_is_produced_only_in_the_versions_served() {
+        let kubectl = accepting(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json",
+        );
+        assert_eq!(negotiate(&kubectl, &[]).expect("JSON"), Format::Json);
+        assert_eq!(
+            negotiate(&kubectl, &["v2beta1"]).expect("aggregated"),
+            Format::AggregatedDiscovery("v2beta1")
+        );
+        assert_eq!(
+            negotiate(&kubectl, &["v2", "v2beta1"]).expect("aggregated"),
+            Format::AggregatedDiscovery("v2")
+        );
+        let only_aggregated =
+            accepting("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList");
+        assert_eq!(
+            negotiate(&only_aggregated, &[])
+                .expect_err("not acceptable")
+                .code,
+            406
+        );
+    }
 }

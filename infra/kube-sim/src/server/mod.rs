@@ -24,13 +24,13 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-pub use discovery::KUBERNETES_VERSION;
 pub use logs::{LogOptions, LogStream, PodLogs};
 use media::{Body, Format};
 use route::Route;
 
 use crate::errors::ApiError;
 use crate::registry::Registry;
+use crate::version::KubernetesVersion;
 
 /// What every request handler needs.
 #[derive(Debug)]
@@ -43,6 +43,8 @@ pub struct Shared {
     pub address: SocketAddr,
     /// Where pod logs come from.
     pub logs: Arc<dyn PodLogs>,
+    /// The Kubernetes version the cluster answers as.
+    pub version: KubernetesVersion,
 }
 
 /// Accepts connections until `stop` is cancelled.
@@ -164,10 +166,10 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Result<Response<B
             "{path} only supports GET"
         )));
     }
-    let format = media::negotiate(request.headers());
+    let format = media::negotiate(request.headers(), shared.version.aggregated_discovery());
     let not_found = || ApiError::no_route(&path);
     match route {
-        Route::Version => Ok(media::json(200, &discovery::version())),
+        Route::Version => Ok(media::json(200, &discovery::version(shared.version))),
         Route::CoreVersions | Route::Groups => {
             let core = route == Route::CoreVersions;
             if let Ok(Format::AggregatedDiscovery(version)) = format {
@@ -209,7 +211,7 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Result<Response<B
                     "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
                 ));
             }
-            Ok(media::json(200, &discovery::openapi_v2()))
+            Ok(media::json(200, &discovery::openapi_v2(shared.version)))
         }
         Route::OpenApiV3(rest) if rest.is_empty() => Ok(media::json(200, &json!({"paths": {}}))),
         Route::Health => Ok(media::json_bytes(200, b"ok".to_vec(), "text/plain")),

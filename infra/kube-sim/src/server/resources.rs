@@ -104,7 +104,7 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
         )));
     }
     let namespace = path.namespace.clone().unwrap_or_default();
-    let format = media::negotiate(request.headers)?;
+    let format = media::negotiate(request.headers, shared.version.aggregated_discovery())?;
     let version = path.version.clone();
 
     let Some(name) = path.name.clone() else {
@@ -381,9 +381,17 @@ fn scale(
             ));
         }
     };
-    let replicas = desired
-        .i64_at("/spec/replicas")
-        .ok_or_else(|| ApiError::invalid("Scale", name, "spec.replicas: Required value"))?;
+    let replicas = desired.i64_at("/spec/replicas").ok_or_else(|| {
+        crate::strategy::validation::invalid(
+            "autoscaling",
+            "Scale",
+            name,
+            &[crate::strategy::validation::FieldError::required(
+                "spec.replicas",
+                "",
+            )],
+        )
+    })?;
     let updated = registry.modify(rt, namespace, name, Target::Main, |object| {
         object["spec"]["replicas"] = json!(replicas);
     })?;

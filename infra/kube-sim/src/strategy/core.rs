@@ -7,22 +7,14 @@ use super::pod_spec::default_pod_spec;
 use crate::errors::ApiError;
 use crate::object::{ObjectExt, child_map};
 
-/// Defaults a new pod, schedules it onto the node and sets its initial status.
-pub fn prepare_pod(node: &str, pod: &mut Value) -> Result<(), ApiError> {
-    let name = pod.name().to_owned();
+/// Defaults a new pod's spec.
+pub fn default_pod(pod: &mut Value) {
+    default_pod_spec(child_map(pod.map_mut(), "spec"));
+}
+
+/// Schedules a new (valid) pod onto the node and sets its initial status.
+pub fn schedule_pod(node: &str, pod: &mut Value) {
     let spec = child_map(pod.map_mut(), "spec");
-    let has_containers = spec
-        .get("containers")
-        .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty());
-    if !has_containers {
-        return Err(ApiError::invalid(
-            "Pod",
-            &name,
-            "spec.containers: Required value",
-        ));
-    }
-    default_pod_spec(spec);
     spec.entry("nodeName").or_insert(json!(node));
     spec.entry("priority").or_insert(json!(0));
     let qos = qos_class(spec);
@@ -36,7 +28,6 @@ pub fn prepare_pod(node: &str, pod: &mut Value) -> Result<(), ApiError> {
         "status".into(),
         json!({"phase": "Pending", "conditions": [scheduled], "qosClass": qos}),
     );
-    Ok(())
 }
 
 fn qos_class(spec: &Map<String, Value>) -> &'static str {
@@ -63,22 +54,25 @@ pub fn keep_pod_binding(old: &Value, new: &mut Value) {
     }
 }
 
-/// Moves `stringData` into `data` (base64) and defaults the type.
+/// Moves `stringData` into `data` (base64) and defaults the type. Data that is not base64 is
+/// refused as the API server refuses it when decoding the body (400).
 pub fn default_secret(secret: &mut Value) -> Result<(), ApiError> {
-    let name = secret.name().to_owned();
     let map = secret.map_mut();
     map.entry("type").or_insert(json!("Opaque"));
     if let Some(Value::Object(data)) = map.get("data") {
-        for (key, value) in data {
-            let valid = value
-                .as_str()
-                .is_some_and(|v| base64::engine::general_purpose::STANDARD.decode(v).is_ok());
-            if !valid {
-                return Err(ApiError::invalid(
-                    "Secret",
-                    &name,
-                    format!("data[{key}]: Invalid value: the value must be base64-encoded bytes"),
-                ));
+        for value in data.values() {
+            let text = value.as_str().unwrap_or_default();
+            if let Err(error) = base64::engine::general_purpose::STANDARD.decode(text) {
+                let at = match error {
+                    base64::DecodeError::InvalidByte(at, _)
+                    | base64::DecodeError::InvalidLastSymbol { offset: at, .. } => at,
+                    base64::DecodeError::InvalidLength(_) | base64::DecodeError::InvalidPadding => {
+                        text.len()
+                    }
+                };
+                return Err(ApiError::bad_request(format!(
+                    "Secret in version \"v1\" cannot be handled as a Secret: illegal base64 data at input byte {at}"
+                )));
             }
         }
     }

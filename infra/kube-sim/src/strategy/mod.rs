@@ -1,10 +1,11 @@
 //! What the API server does to an object before storing it: defaulting (as the real API
-//! server's defaulting functions do for the fields clients read back), allocations (Service
-//! IPs, node ports), scheduling a Pod onto the node, and a few validations.
+//! server's defaulting functions do for the fields clients read back), validation (see
+//! [`validation`]), allocations (Service IPs, node ports) and scheduling a Pod onto the node.
 
 mod core;
 mod pod_spec;
 mod service;
+pub mod validation;
 mod workloads;
 
 use serde_json::{Value, json};
@@ -12,6 +13,8 @@ use serde_json::{Value, json};
 use crate::catalog::ResourceType;
 use crate::errors::ApiError;
 use crate::object::ObjectExt;
+use crate::registry::Target;
+use crate::version::KubernetesVersion;
 
 pub use service::ServiceIps;
 
@@ -22,53 +25,72 @@ pub struct Admission {
     pub node_name: String,
     /// The Service IP and node port allocator.
     pub service_ips: ServiceIps,
+    /// The Kubernetes version the cluster answers as.
+    pub version: KubernetesVersion,
 }
 
 impl Admission {
-    /// Defaults, allocates and validates a new object.
+    /// Defaults and validates a new object (its name, uid and creation time set), then
+    /// allocates what it needs: nothing is allocated for an object that is refused.
     pub fn prepare_create(&self, rt: &ResourceType, object: &mut Value) -> Result<(), ApiError> {
-        if rt.custom {
-            return Ok(());
-        }
-        match (rt.group.as_str(), rt.kind.as_str()) {
-            ("", "Pod") => core::prepare_pod(&self.node_name, object)?,
-            ("", "Service") => self.service_ips.prepare_create(object)?,
-            ("", "Secret") => core::default_secret(object)?,
-            ("", "Namespace") => core::default_namespace(object, true),
-            ("", "PersistentVolumeClaim") => core::bind_claim(object),
-            ("networking.k8s.io", "Ingress") => {
-                object
-                    .map_mut()
-                    .entry("status")
-                    .or_insert_with(|| json!({"loadBalancer": {}}));
+        let kind = (rt.group.as_str(), rt.kind.as_str());
+        if !rt.custom {
+            match kind {
+                ("", "Pod") => core::default_pod(object),
+                ("", "Service") => service::default_service(object),
+                ("", "Secret") => core::default_secret(object)?,
+                ("", "Namespace") => core::default_namespace(object, true),
+                ("apps" | "batch", _) => {
+                    workloads::default_workload(self.version, &rt.kind, object, None);
+                }
+                _ => {}
             }
-            ("apps" | "batch", _) => workloads::default_workload(&rt.kind, object, None)?,
-            _ => {}
+        }
+        validation::validate_create(self.version, rt, object)?;
+        if !rt.custom {
+            match kind {
+                ("", "Pod") => core::schedule_pod(&self.node_name, object),
+                ("", "Service") => self.service_ips.allocate(object)?,
+                ("", "PersistentVolumeClaim") => core::bind_claim(object),
+                ("networking.k8s.io", "Ingress") => {
+                    object
+                        .map_mut()
+                        .entry("status")
+                        .or_insert_with(|| json!({"loadBalancer": {}}));
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
 
     /// Defaults an updated object and keeps what clients may not change or may leave out
-    /// (allocated IPs, generated selectors, the pod's node).
+    /// (allocated IPs, generated selectors, the pod's node); then validates it, unless only its
+    /// status is written.
     pub fn prepare_update(
         &self,
         rt: &ResourceType,
         old: &Value,
         new: &mut Value,
+        target: Target,
     ) -> Result<(), ApiError> {
-        if rt.custom {
-            return Ok(());
-        }
-        match (rt.group.as_str(), rt.kind.as_str()) {
-            ("", "Pod") => core::keep_pod_binding(old, new),
-            ("", "Service") => self.service_ips.prepare_update(old, new)?,
-            ("", "Secret") => core::default_secret(new)?,
-            ("", "Namespace") => {
-                core::default_namespace(new, false);
-                core::keep_namespace_phase(old, new);
+        if !rt.custom {
+            match (rt.group.as_str(), rt.kind.as_str()) {
+                ("", "Pod") => core::keep_pod_binding(old, new),
+                ("", "Service") => self.service_ips.keep_allocations(old, new),
+                ("", "Secret") => core::default_secret(new)?,
+                ("", "Namespace") => {
+                    core::default_namespace(new, false);
+                    core::keep_namespace_phase(old, new);
+                }
+                ("apps" | "batch", _) => {
+                    workloads::default_workload(self.version, &rt.kind, new, Some(old));
+                }
+                _ => {}
             }
-            ("apps" | "batch", _) => workloads::default_workload(&rt.kind, new, Some(old))?,
-            _ => {}
+        }
+        if target == Target::Main {
+            validation::validate_update(self.version, rt, old, new)?;
         }
         Ok(())
     }
@@ -98,38 +120,4 @@ pub fn review(mut object: Value) -> Value {
     };
     object.map_mut().insert("status".into(), status);
     object
-}
-
-/// Checks a name as the API server does: a DNS-1123 subdomain, or a DNS-1123 label for the
-/// types whose names become host or DNS names.
-pub fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let label_only = rt.group.is_empty() && matches!(rt.plural.as_str(), "namespaces" | "services");
-    let max = if label_only { 63 } else { 253 };
-    let valid_chars = name.chars().all(|c| {
-        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (c == '.' && !label_only)
-    });
-    let valid_ends = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
-    if rt.custom && !name.is_empty() && name.len() <= 253 {
-        return Ok(());
-    }
-    if name.len() > max || !valid_chars || !valid_ends {
-        let rule = if label_only {
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"
-        } else {
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
-        };
-        return Err(ApiError::invalid(
-            &rt.kind,
-            name,
-            format!("metadata.name: Invalid value: {name:?}: {rule}"),
-        ));
-    }
-    Ok(())
 }

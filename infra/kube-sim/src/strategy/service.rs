@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::{Map, Value, json};
 
+use super::validation::{self, FieldError};
 use crate::errors::ApiError;
 use crate::object::{ObjectExt, child_map};
 
@@ -59,10 +60,14 @@ impl ServiceIps {
                 return Ok(ip);
             }
         }
-        Err(ApiError::invalid(
+        Err(validation::invalid(
+            "",
             "Service",
             name,
-            "spec.clusterIP: Internal error: failed to allocate a serviceIP: range is full",
+            &[FieldError::internal(
+                "spec.clusterIPs",
+                "failed to allocate a serviceIP: range is full",
+            )],
         ))
     }
 
@@ -85,18 +90,22 @@ impl ServiceIps {
                 return Ok(port);
             }
         }
-        Err(ApiError::invalid(
+        Err(validation::invalid(
+            "",
             "Service",
             name,
-            "spec.ports: Internal error: node ports are exhausted",
+            &[FieldError::internal(
+                "spec.ports",
+                "failed to allocate a nodePort: range is full",
+            )],
         ))
     }
 
-    /// Defaults a new Service and allocates its cluster IP and node ports.
-    pub fn prepare_create(&self, service: &mut Value) -> Result<(), ApiError> {
+    /// Allocates the cluster IP and node ports of a new (defaulted, valid) Service and sets its
+    /// status.
+    pub fn allocate(&self, service: &mut Value) -> Result<(), ApiError> {
         let name = service.name().to_owned();
         let spec = child_map(service.map_mut(), "spec");
-        default_spec(spec);
         let service_type = spec
             .get("type")
             .and_then(Value::as_str)
@@ -113,7 +122,16 @@ impl ServiceIps {
                 "None" => "None".to_owned(),
                 explicit => {
                     let ip: Ipv4Addr = explicit.parse().map_err(|_| {
-                        ApiError::invalid("Service", &name, format!("spec.clusterIP: Invalid value: {explicit:?}: must be a valid IP address or \"None\""))
+                        validation::invalid(
+                            "",
+                            "Service",
+                            &name,
+                            &[FieldError::invalid_string(
+                                "spec.clusterIPs[0]",
+                                explicit,
+                                "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                            )],
+                        )
                     })?;
                     self.reserve_ip(ip);
                     explicit.to_owned()
@@ -146,7 +164,7 @@ impl ServiceIps {
     }
 
     /// Defaults an updated Service and keeps its allocations.
-    pub fn prepare_update(&self, old: &Value, new: &mut Value) -> Result<(), ApiError> {
+    pub fn keep_allocations(&self, old: &Value, new: &mut Value) {
         let spec = child_map(new.map_mut(), "spec");
         default_spec(spec);
         for field in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
@@ -171,8 +189,13 @@ impl ServiceIps {
                 }
             }
         }
-        Ok(())
     }
+}
+
+/// Defaults a Service's spec (type, session affinity, traffic policy, port protocols and
+/// target ports).
+pub fn default_service(service: &mut Value) {
+    default_spec(child_map(service.map_mut(), "spec"));
 }
 
 fn default_spec(spec: &mut Map<String, Value>) {

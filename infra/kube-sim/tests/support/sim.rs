@@ -38,12 +38,19 @@ pub fn unique_name(prefix: &str) -> String {
 impl Sim {
     /// Starts a cluster named `name`.
     pub fn start(name: &str) -> Self {
+        Self::start_with(name, &[])
+    }
+
+    /// Starts a cluster named `name` with more arguments for `kube-sim serve`
+    /// (`--kubernetes-version 1.33`).
+    pub fn start_with(name: &str, args: &[&str]) -> Self {
         require("podman");
         let dir = tempfile::tempdir().expect("a temp dir");
         let mut child = Command::new(binary())
             .args(["serve", "--dir"])
             .arg(dir.path())
             .args(["--name", name])
+            .args(args)
             .env("KUBE_SIM_LOG", "info,kube_sim=debug")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
