@@ -65,6 +65,19 @@ pub struct ClusterRecord {
     pub last_error: Option<String>,
 }
 
+impl ClusterRecord {
+    /// A cluster just made for the build `build_id`.
+    pub fn active(cluster: Cluster, build_id: &str) -> Self {
+        Self {
+            cluster,
+            build_id: Some(build_id.to_owned()),
+            state: ClusterState::Active,
+            torn_down_at: None,
+            last_error: None,
+        }
+    }
+}
+
 /// What a build asks of its cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterRequest {
@@ -102,13 +115,7 @@ pub async fn provision(
     })?;
     let provider = provider_for(request.provider, &request.options);
     let cluster = provider.provision(&spec).await?;
-    let record = ClusterRecord {
-        cluster: cluster.clone(),
-        build_id: Some(build.id.clone()),
-        state: ClusterState::Active,
-        torn_down_at: None,
-        last_error: None,
-    };
+    let record = ClusterRecord::active(cluster.clone(), &build.id);
     if let Err(error) = context.store.save_cluster(&record).await {
         // Unrecorded, nobody could reap it later: remove it now.
         let _ = provider.teardown(&cluster).await;

@@ -128,15 +128,6 @@ pub struct DeliveryUpdate {
     pub lease_until: Option<Timestamp>,
 }
 
-/// The event a finished build announces: `success` when it succeeded, `failure` otherwise.
-pub fn finished_event(build: &Build) -> Event {
-    if build.status == Status::Succeeded {
-        Event::Success
-    } else {
-        Event::Failure
-    }
-}
-
 /// Tell every notifier of `product` that subscribed to `event` about the build `report`
 /// describes, and return the deliveries as they ended.
 ///

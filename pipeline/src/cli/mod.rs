@@ -1,9 +1,9 @@
 //! The `chorale` command line: argument parsing and one call into the library per subcommand.
 
 mod notifications;
+pub mod progress;
 mod render;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +12,6 @@ use chorale_reports::Format;
 use chorale_runners::registry::RegistryOptions;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use chorale_runners::ClusterError;
 use chorale_runners::cluster::{ProviderKind, ProviderOptions};
@@ -20,10 +19,11 @@ use chorale_runners::cluster::{ProviderKind, ProviderOptions};
 use crate::clusters::ClusterRequest;
 use crate::context::Context;
 use crate::errors::{Error, exit};
-use crate::pipeline::{
-    BundleRequest, DEFAULT_CONCURRENCY, SnapshotRequest, bundle_product, snapshot_product,
+use crate::ops::{
+    BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
+    bundle_product, run_product, snapshot_product,
 };
-use crate::run::{DEFAULT_PARALLELISM, RunRequest, Verdict, run_product};
+use progress::{Lines, Progress};
 
 /// Chorale: daily builds of products assembled from Helm-chart components.
 #[derive(Debug, Parser)]
@@ -295,7 +295,7 @@ pub fn main() -> ExitCode {
             error.exit_code()
         }
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE as u8))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -308,25 +308,6 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-fn progress(message: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        None,
-        if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos}/{len} components [{elapsed}]")
-            .expect("a valid template"),
-    );
-    bar.set_message(message.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 async fn context(global: &Global) -> Result<Context, Error> {
@@ -385,9 +366,9 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         deploy_timeout: args.deploy_timeout,
         trigger: "cli".to_owned(),
     };
-    let bar = progress("running");
-    let outcome = Box::pin(run_product(&context, &request, &bar, interrupted())).await;
-    bar.finish_and_clear();
+    let progress = Progress::new("running", Lines::Build);
+    let outcome = Box::pin(run_product(&context, &request, &progress, interrupted())).await;
+    progress.finish();
     let outcome = outcome?;
     let bundle = match &outcome.build.bundle {
         Some(b) => context.store.bundle(&b.repository, &b.digest).await?,
@@ -453,13 +434,13 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             output,
         } => {
             let context = context(&cli.global).await?;
-            let bar = progress("resolving");
+            let progress = Progress::new("resolving", Lines::None);
             let request = SnapshotRequest {
                 manifest: file,
                 concurrency,
             };
-            let lock = snapshot_product(&context, &request, &bar).await;
-            bar.finish_and_clear();
+            let lock = snapshot_product(&context, &request, &progress).await;
+            progress.finish();
             let lock = lock?;
             print(&match output.output {
                 Output::Json => json(&lock),
@@ -473,15 +454,15 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             output,
         } => {
             let context = context(&cli.global).await?;
-            let bar = progress("resolving");
+            let progress = Progress::new("resolving", Lines::None);
             let request = BundleRequest {
                 manifest: file,
                 registry,
                 concurrency,
                 trigger: "cli".to_owned(),
             };
-            let bundled = bundle_product(&context, &request, &bar).await;
-            bar.finish_and_clear();
+            let bundled = bundle_product(&context, &request, &progress).await;
+            progress.finish();
             let bundled = bundled?;
             print(&match output.output {
                 Output::Json => json(&bundled.bundle),
@@ -507,7 +488,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                         .store
                         .build(&id)
                         .await?
-                        .ok_or_else(|| Error::NotFound(id.clone()))?;
+                        .ok_or_else(|| Error::NoSuchBuild(id.clone()))?;
                     let bundle = match &build.bundle {
                         Some(b) => context.store.bundle(&b.repository, &b.digest).await?,
                         None => None,

@@ -52,7 +52,7 @@ fn record(build: &str, id: &str, notifier: &str, event: Event, now: Timestamp) -
 
 /// What every backend must do.
 async fn contract(store: Store) {
-    let build = Build::start("demo", "cli", &["snapshot"]);
+    let build = Build::start("demo", "cli", &[chorale::builds::Stage::Snapshot]);
     store.save_build(&build).await.unwrap();
     let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
 

@@ -7,7 +7,6 @@ use chorale::Context;
 use chorale::builds::{Build, Stage, Status};
 use chorale::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource};
 use chorale::manifest::{Product, VersionLine, load_product};
-use chorale::run::STAGES;
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::{GitDaemon, GitRepo};
 use jiff::Timestamp;
@@ -141,7 +140,7 @@ pub fn lock(components: Vec<LockedComponent>) -> Lock {
 /// A finished build of `demo` created on `day` (`23` for 2026-11-23) at 02:14, its stages
 /// each a minute long and ended with `status` (the last stages skipped after a failure).
 pub fn finished_build(id: &str, day: &str, status: Status, lock: Option<&Lock>) -> Build {
-    let mut build = Build::start("demo", "schedule", &STAGES);
+    let mut build = Build::start("demo", "schedule", &chorale::builds::Stage::RUN);
     id.clone_into(&mut build.id);
     build.created_at = at(&format!("{day}T02:14:00"));
     build.lock_id = lock.map(|l| l.id.clone());
