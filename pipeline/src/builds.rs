@@ -295,9 +295,11 @@ impl Build {
 
     /// The stage `name`; a stage the build was not started with is added after the others.
     pub fn stage_mut(&mut self, name: Stage) -> &mut StageRun {
-        let index = match self.stages.iter().position(|s| s.name == name) {
-            Some(index) => index,
-            None => {
+        let index = self
+            .stages
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| {
                 self.stages.push(StageRun {
                     name,
                     status: Status::Pending,
@@ -306,8 +308,7 @@ impl Build {
                     message: None,
                 });
                 self.stages.len() - 1
-            }
-        };
+            });
         &mut self.stages[index]
     }
 

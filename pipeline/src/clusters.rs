@@ -15,9 +15,22 @@ use crate::builds::{Build, Owner, Status};
 use crate::context::Context;
 use crate::errors::Error;
 
-/// Where a recorded cluster is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a recorded cluster is in its life; its name (`torn-down`, …) is what the database
+/// and the output show.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case", parse_err_fn = unknown_cluster_state, parse_err_ty = String)]
 pub enum ClusterState {
     /// Provisioned and not yet torn down.
     Active,
@@ -27,25 +40,14 @@ pub enum ClusterState {
     TeardownFailed,
 }
 
+fn unknown_cluster_state(text: &str) -> String {
+    format!("unknown cluster state `{text}`")
+}
+
 impl ClusterState {
     /// The name used in the database and the output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::TornDown => "torn-down",
-            Self::TeardownFailed => "teardown-failed",
-        }
-    }
-}
-
-impl std::str::FromStr for ClusterState {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        [Self::Active, Self::TornDown, Self::TeardownFailed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("unknown cluster state `{text}`"))
+        self.into()
     }
 }
 

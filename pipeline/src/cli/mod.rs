@@ -341,22 +341,22 @@ async fn interrupted() -> String {
     }
 }
 
-async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
-    let context = context(global).await?;
-    let request = RunRequest {
-        manifest: args.file,
-        registry: args.registry,
+/// The request `chorale run` makes of its arguments (no I/O).
+fn run_request(global: &Global, args: &RunArgs) -> RunRequest {
+    RunRequest {
+        manifest: args.file.clone(),
+        registry: args.registry.clone(),
         concurrency: args.concurrency,
         cluster: ClusterRequest {
             provider: args.cluster,
             options: ProviderOptions {
-                kube_sim: args.kube_sim,
+                kube_sim: args.kube_sim.clone(),
                 insecure_registries: global.insecure_registries.clone(),
-                kubeconfig: args.kubeconfig,
-                context: args.context,
-                create_command: args.create_command,
-                delete_command: args.delete_command,
-                node_image: args.node_image,
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                create_command: args.create_command.clone(),
+                delete_command: args.delete_command.clone(),
+                node_image: args.node_image.clone(),
                 ..ProviderOptions::default()
             },
             ttl: args.cluster_ttl,
@@ -365,7 +365,12 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         parallelism: args.parallelism,
         deploy_timeout: args.deploy_timeout,
         trigger: "cli".to_owned(),
-    };
+    }
+}
+
+async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
+    let context = context(global).await?;
+    let request = run_request(global, &args);
     let progress = Progress::new("running", Lines::Build);
     let outcome = Box::pin(run_product(&context, &request, &progress, interrupted())).await;
     progress.finish();
@@ -544,4 +549,85 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("chorale").chain(line.iter().copied()))
+            .unwrap_or_else(|error| panic!("{line:?}: {error}"))
+    }
+
+    #[test]
+    fn run_arguments_become_the_run_request() {
+        let cli = parse(&[
+            "--insecure-registry",
+            "registry.lan:5000",
+            "run",
+            "product.yaml",
+            "--cluster",
+            "existing",
+            "--kubeconfig",
+            "ci.yaml",
+            "--context",
+            "ci",
+            "--cluster-ttl",
+            "90m",
+            "--parallelism",
+            "2",
+            "--deploy-timeout",
+            "10m",
+            "--registry",
+            "127.0.0.1:5000/chorale",
+        ]);
+        let Command::Run(args) = &cli.command else {
+            panic!("not run: {cli:?}")
+        };
+        let request = run_request(&cli.global, args);
+        assert_eq!(request.manifest, PathBuf::from("product.yaml"));
+        assert_eq!(request.registry.as_deref(), Some("127.0.0.1:5000/chorale"));
+        assert_eq!(request.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(request.parallelism, 2);
+        assert_eq!(request.deploy_timeout, Duration::from_mins(10));
+        assert_eq!(request.trigger, "cli");
+        let cluster = &request.cluster;
+        assert_eq!(cluster.provider, ProviderKind::Existing);
+        assert_eq!(cluster.ttl, Duration::from_mins(90));
+        assert_eq!(cluster.create_timeout, Duration::from_mins(5));
+        assert_eq!(cluster.options.kubeconfig, Some(PathBuf::from("ci.yaml")));
+        assert_eq!(cluster.options.context.as_deref(), Some("ci"));
+        assert_eq!(cluster.options.insecure_registries, ["registry.lan:5000"]);
+    }
+
+    #[test]
+    fn run_defaults_are_those_the_docs_give() {
+        let cli = parse(&["run", "product.yaml"]);
+        let Command::Run(args) = &cli.command else {
+            panic!("not run: {cli:?}")
+        };
+        let request = run_request(&cli.global, args);
+        assert_eq!(request.cluster.provider, ProviderKind::Sim);
+        assert_eq!(request.cluster.ttl, Duration::from_hours(2));
+        assert_eq!(request.parallelism, DEFAULT_PARALLELISM);
+        assert_eq!(request.deploy_timeout, Duration::from_mins(5));
+        assert_eq!(request.registry, None);
+    }
+
+    #[test]
+    fn bad_durations_and_providers_are_refused_with_a_hint() {
+        for (line, expected) in [
+            (
+                &["run", "p.yaml", "--deploy-timeout", "10"][..],
+                "is not a duration; write e.g. 90s, 5m or 2h",
+            ),
+            (&["run", "p.yaml", "--cluster", "minikube"][..], "minikube"),
+        ] {
+            let error = Cli::try_parse_from(std::iter::once("chorale").chain(line.iter().copied()))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{line:?}: {error}");
+        }
+    }
 }
