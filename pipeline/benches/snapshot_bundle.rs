@@ -21,14 +21,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chorale::bundle::{Destination, push_bundle};
-use chorale::pipeline::{BundleRequest, SnapshotRequest, bundle_product, snapshot_product};
+use chorale::engine::events::Ignore;
+use chorale::ops::{BundleRequest, SnapshotRequest, bundle_product, snapshot_product};
 use chorale::snapshot::{ChartContent, Snapshot, snapshot};
 use chorale::{Context, manifest};
 use chorale_runners::digest::sha256;
 use chorale_runners::registry::{RegistryClient, RegistryOptions, parse_reference};
 use chorale_testkit::{GitDaemon, Registry};
 use futures::StreamExt;
-use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 
 const REPOSITORIES: usize = 100;
@@ -503,9 +503,7 @@ async fn main() {
         concurrency: CONCURRENCY,
     };
     let start = Instant::now();
-    let lock = snapshot_product(&context, &request, &ProgressBar::hidden())
-        .await
-        .unwrap();
+    let lock = snapshot_product(&context, &request, &Ignore).await.unwrap();
     let cold = start.elapsed();
     assert_eq!(lock.components.len(), COMPONENTS);
     // Warm runs, each followed by the floors and (unless skipped) the skopeo loop, so that each
@@ -524,9 +522,7 @@ async fn main() {
         let counting = Counting::from_now(&registry);
         let before = cpu_now();
         let start = Instant::now();
-        let again = snapshot_product(&context, &request, &ProgressBar::hidden())
-            .await
-            .unwrap();
+        let again = snapshot_product(&context, &request, &Ignore).await.unwrap();
         let warm = start.elapsed();
         assert_eq!(again.id, lock.id);
         let between = cpu_now();
@@ -555,7 +551,7 @@ async fn main() {
         &context.runners,
         CONCURRENCY,
         None,
-        &ProgressBar::hidden(),
+        &Ignore,
     )
     .await
     .unwrap();
@@ -583,18 +579,14 @@ async fn main() {
         };
         let counting = Counting::from_now(&registry);
         let start = Instant::now();
-        let first = bundle_product(&context, &bundle, &ProgressBar::hidden())
-            .await
-            .unwrap();
+        let first = bundle_product(&context, &bundle, &Ignore).await.unwrap();
         let bundle_time = start.elapsed();
         assert!(first.bundle.uploaded_bytes > 0);
         let bundle_served = counting.since(&registry);
 
         let counting = Counting::from_now(&registry);
         let start = Instant::now();
-        let second = bundle_product(&context, &bundle, &ProgressBar::hidden())
-            .await
-            .unwrap();
+        let second = bundle_product(&context, &bundle, &Ignore).await.unwrap();
         let rebundle_time = start.elapsed();
         assert_eq!(second.bundle.digest, first.bundle.digest);
         assert_eq!(

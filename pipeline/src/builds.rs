@@ -4,9 +4,22 @@ use chorale_test_jobs::Gate;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// How a build or a stage ended, or that it has not yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a build or a stage ended, or that it has not yet. Its name (`succeeded`, …) is what the
+/// API, the database and the CLI show.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_fn = unknown_status, parse_err_ty = String)]
 pub enum Status {
     /// Not started.
     Pending,
@@ -22,17 +35,14 @@ pub enum Status {
     Interrupted,
 }
 
+fn unknown_status(text: &str) -> String {
+    format!("unknown status `{text}`")
+}
+
 impl Status {
     /// The lower-case name used in the API and the database.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Skipped => "skipped",
-            Self::Interrupted => "interrupted",
-        }
+        self.into()
     }
 
     /// Whether nothing more will happen to it.
@@ -41,36 +51,69 @@ impl Status {
     }
 }
 
-impl std::str::FromStr for Status {
-    type Err = String;
+/// A stage of the pipeline, in the order a full build runs them.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_fn = unknown_stage, parse_err_ty = String)]
+pub enum Stage {
+    /// Every component resolved into the lock.
+    Snapshot,
+    /// The lock, the charts and the tests pushed as one OCI artifact.
+    Bundle,
+    /// The test cluster made.
+    Provision,
+    /// The charts installed in dependency waves.
+    Deploy,
+    /// The test plan run.
+    Test,
+    /// The test cluster deleted.
+    Teardown,
+}
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        [
-            Self::Pending,
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Skipped,
-            Self::Interrupted,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| format!("unknown status `{text}`"))
+fn unknown_stage(text: &str) -> String {
+    format!("unknown stage `{text}`")
+}
+
+impl Stage {
+    /// The stages of `chorale bundle`.
+    pub const BUNDLE: [Self; 2] = [Self::Snapshot, Self::Bundle];
+    /// The stages of `chorale run`, in order.
+    pub const RUN: [Self; 6] = [
+        Self::Snapshot,
+        Self::Bundle,
+        Self::Provision,
+        Self::Deploy,
+        Self::Test,
+        Self::Teardown,
+    ];
+
+    /// The lower-case name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        self.into()
     }
 }
 
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// One stage of a build.
+/// One stage of a build: where it is and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Stage {
-    /// `snapshot`, `bundle`, …
-    pub name: String,
+pub struct StageRun {
+    /// Which stage.
+    pub name: Stage,
     /// Where it is.
     pub status: Status,
     /// When it started.
@@ -79,6 +122,14 @@ pub struct Stage {
     pub finished_at: Option<Timestamp>,
     /// What went wrong, or a one-line summary.
     pub message: Option<String>,
+}
+
+impl StageRun {
+    /// How long it took, once it has ended.
+    pub fn seconds(&self) -> Option<f64> {
+        let span = self.finished_at? - self.started_at?;
+        span.total(jiff::Unit::Second).ok()
+    }
 }
 
 /// Where a build's bundle went.
@@ -114,7 +165,7 @@ pub struct Build {
     /// Why it failed.
     pub error: Option<String>,
     /// Its stages in order.
-    pub stages: Vec<Stage>,
+    pub stages: Vec<StageRun>,
     /// The process running it while it runs (to tell a live build from an interrupted one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
@@ -207,7 +258,7 @@ pub struct TestArtefacts {
 
 impl Build {
     /// A new running build of `product` with the given stages pending.
-    pub fn start(product: &str, trigger: &str, stages: &[&str]) -> Self {
+    pub fn start(product: &str, trigger: &str, stages: &[Stage]) -> Self {
         let now = Timestamp::now();
         Self {
             id: new_build_id(now),
@@ -221,8 +272,8 @@ impl Build {
             error: None,
             stages: stages
                 .iter()
-                .map(|name| Stage {
-                    name: (*name).to_owned(),
+                .map(|name| StageRun {
+                    name: *name,
                     status: Status::Pending,
                     started_at: None,
                     finished_at: None,
@@ -237,23 +288,39 @@ impl Build {
         }
     }
 
-    /// The stage called `name`.
-    pub fn stage_mut(&mut self, name: &str) -> &mut Stage {
-        self.stages
-            .iter_mut()
-            .find(|s| s.name == name)
-            .unwrap_or_else(|| panic!("build has no stage `{name}`"))
+    /// The stage `name`, if the build has it.
+    pub fn stage(&self, name: Stage) -> Option<&StageRun> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// The stage `name`; a stage the build was not started with is added after the others.
+    pub fn stage_mut(&mut self, name: Stage) -> &mut StageRun {
+        let index = self
+            .stages
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or_else(|| {
+                self.stages.push(StageRun {
+                    name,
+                    status: Status::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    message: None,
+                });
+                self.stages.len() - 1
+            });
+        &mut self.stages[index]
     }
 
     /// Mark stage `name` running.
-    pub fn begin_stage(&mut self, name: &str) {
+    pub fn begin_stage(&mut self, name: Stage) {
         let stage = self.stage_mut(name);
         stage.status = Status::Running;
         stage.started_at = Some(Timestamp::now());
     }
 
     /// Mark stage `name` ended with `status`.
-    pub fn end_stage(&mut self, name: &str, status: Status, message: Option<String>) {
+    pub fn end_stage(&mut self, name: Stage, status: Status, message: Option<String>) {
         let stage = self.stage_mut(name);
         stage.status = status;
         stage.finished_at = Some(Timestamp::now());
@@ -297,12 +364,44 @@ mod tests {
 
     #[test]
     fn finishing_skips_what_never_ran() {
-        let mut build = Build::start("demo", "cli", &["snapshot", "bundle"]);
-        build.begin_stage("snapshot");
+        let mut build = Build::start("demo", "cli", &Stage::BUNDLE);
+        build.begin_stage(Stage::Snapshot);
         build.finish(Status::Failed, Some("boom".to_owned()));
         assert_eq!(build.stages[0].status, Status::Failed);
         assert_eq!(build.stages[1].status, Status::Skipped);
         assert_eq!(build.status, Status::Failed);
         assert!(build.finished_at.is_some());
+    }
+
+    #[test]
+    fn stages_and_statuses_have_one_name_each_way() {
+        for stage in <Stage as strum::VariantArray>::VARIANTS {
+            assert_eq!(stage.as_str().parse::<Stage>(), Ok(*stage));
+            assert_eq!(
+                serde_json::to_value(stage).unwrap(),
+                serde_json::json!(stage.as_str())
+            );
+        }
+        assert_eq!(Stage::Teardown.to_string(), "teardown");
+        assert_eq!(
+            "cleanup".parse::<Stage>(),
+            Err("unknown stage `cleanup`".to_owned())
+        );
+        assert_eq!("interrupted".parse::<Status>(), Ok(Status::Interrupted));
+        assert_eq!(
+            "done".parse::<Status>(),
+            Err("unknown status `done`".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_stage_the_build_lacks_is_added_not_a_panic() {
+        let mut build = Build::start("demo", "cli", &Stage::BUNDLE);
+        build.begin_stage(Stage::Teardown);
+        assert_eq!(build.stages.len(), 3);
+        assert_eq!(
+            build.stage(Stage::Teardown).unwrap().status,
+            Status::Running
+        );
     }
 }

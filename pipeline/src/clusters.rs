@@ -15,9 +15,22 @@ use crate::builds::{Build, Owner, Status};
 use crate::context::Context;
 use crate::errors::Error;
 
-/// Where a recorded cluster is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a recorded cluster is in its life; its name (`torn-down`, …) is what the database
+/// and the output show.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case", parse_err_fn = unknown_cluster_state, parse_err_ty = String)]
 pub enum ClusterState {
     /// Provisioned and not yet torn down.
     Active,
@@ -27,25 +40,14 @@ pub enum ClusterState {
     TeardownFailed,
 }
 
+fn unknown_cluster_state(text: &str) -> String {
+    format!("unknown cluster state `{text}`")
+}
+
 impl ClusterState {
     /// The name used in the database and the output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::TornDown => "torn-down",
-            Self::TeardownFailed => "teardown-failed",
-        }
-    }
-}
-
-impl std::str::FromStr for ClusterState {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        [Self::Active, Self::TornDown, Self::TeardownFailed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("unknown cluster state `{text}`"))
+        self.into()
     }
 }
 
@@ -63,6 +65,19 @@ pub struct ClusterRecord {
     pub torn_down_at: Option<Timestamp>,
     /// The last teardown error.
     pub last_error: Option<String>,
+}
+
+impl ClusterRecord {
+    /// A cluster just made for the build `build_id`.
+    pub fn active(cluster: Cluster, build_id: &str) -> Self {
+        Self {
+            cluster,
+            build_id: Some(build_id.to_owned()),
+            state: ClusterState::Active,
+            torn_down_at: None,
+            last_error: None,
+        }
+    }
 }
 
 /// What a build asks of its cluster.
@@ -102,13 +117,7 @@ pub async fn provision(
     })?;
     let provider = provider_for(request.provider, &request.options);
     let cluster = provider.provision(&spec).await?;
-    let record = ClusterRecord {
-        cluster: cluster.clone(),
-        build_id: Some(build.id.clone()),
-        state: ClusterState::Active,
-        torn_down_at: None,
-        last_error: None,
-    };
+    let record = ClusterRecord::active(cluster.clone(), &build.id);
     if let Err(error) = context.store.save_cluster(&record).await {
         // Unrecorded, nobody could reap it later: remove it now.
         let _ = provider.teardown(&cluster).await;

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 
 pub use chorale_reports::Event;
 
-use crate::builds::{Build, Status};
 use crate::context::Context;
 use crate::manifest::Product;
 use crate::store::Store;
@@ -30,9 +29,21 @@ use crate::store::Store;
 /// attempt: a sender that has not written for this long after its lease is taken for dead.
 const LEASE_SLACK: Duration = Duration::from_secs(5);
 
-/// Where a delivery is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a delivery is; its name (`delivered`, …) is what the database and the CLI show.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_fn = unknown_delivery_state, parse_err_ty = String)]
 pub enum DeliveryState {
     /// Recorded, or waiting for its next attempt.
     Pending,
@@ -44,32 +55,14 @@ pub enum DeliveryState {
     Failed,
 }
 
+fn unknown_delivery_state(text: &str) -> String {
+    format!("unknown delivery state `{text}`")
+}
+
 impl DeliveryState {
     /// The lower-case name used in the database and the CLI.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Sending => "sending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
-    }
-}
-
-impl std::str::FromStr for DeliveryState {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        [Self::Pending, Self::Sending, Self::Delivered, Self::Failed]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("unknown delivery state `{text}`"))
-    }
-}
-
-impl std::fmt::Display for DeliveryState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -126,15 +119,6 @@ pub struct DeliveryUpdate {
     pub last_error: Option<String>,
     /// Until when the sender is known to be alive; `None` once nothing more will happen.
     pub lease_until: Option<Timestamp>,
-}
-
-/// The event a finished build announces: `success` when it succeeded, `failure` otherwise.
-pub fn finished_event(build: &Build) -> Event {
-    if build.status == Status::Succeeded {
-        Event::Success
-    } else {
-        Event::Failure
-    }
 }
 
 /// Tell every notifier of `product` that subscribed to `event` about the build `report`

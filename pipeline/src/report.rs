@@ -56,7 +56,7 @@ pub struct ReportFiles {
 pub async fn build_report(context: &Context, build: &Build) -> Result<Report, Error> {
     let dir = build_dir(context, &build.id);
     let lock = match &build.lock_id {
-        Some(id) => find_lock(context, id).await?,
+        Some(id) => context.store.lock(id).await?,
         None => None,
     };
     let mut test_jobs = Vec::with_capacity(build.tests.len());
@@ -145,15 +145,6 @@ pub async fn show_report(context: &Context, id: &str, format: Format) -> Result<
 }
 
 /// The stored lock `id`, if it is there.
-async fn find_lock(context: &Context, id: &str) -> Result<Option<Lock>, Error> {
-    Ok(context
-        .store
-        .find_locks(id)
-        .await?
-        .into_iter()
-        .find(|lock| lock.id == id))
-}
-
 fn stage_status(status: Status) -> StageStatus {
     match status {
         Status::Pending => StageStatus::Pending,
@@ -165,9 +156,9 @@ fn stage_status(status: Status) -> StageStatus {
     }
 }
 
-fn stage(stage: &builds::Stage) -> StageRecord {
+fn stage(stage: &builds::StageRun) -> StageRecord {
     StageRecord {
-        name: stage.name.clone(),
+        name: stage.name.to_string(),
         status: stage_status(stage.status),
         started_at: stage.started_at,
         finished_at: stage.finished_at,
@@ -294,7 +285,7 @@ async fn changes(context: &Context, build: &Build, lock: Option<&Lock>) -> Resul
         return Ok(Changes::default());
     };
     let base_id = baseline.lock_id.as_deref().unwrap_or_default();
-    let Some(old) = find_lock(context, base_id).await? else {
+    let Some(old) = context.store.lock(base_id).await? else {
         tracing::warn!(build = %build.id, baseline = %baseline.id, lock = base_id, "the last green build's lock is not stored; the report lists no changes");
         return Ok(Changes::default());
     };

@@ -13,11 +13,11 @@ use chorale_runners::registry::parse_reference;
 use chorale_runners::{GitError, RegistryError};
 use chorale_test_jobs::PlannedTest;
 use futures::StreamExt;
-use indicatif::ProgressBar;
 use tokio::sync::Semaphore;
 
 use crate::Runners;
 use crate::chart::{self, ChartPackage};
+use crate::engine::events::{BuildEvent, Observer};
 use crate::errors::{ComponentError, SnapshotErrors};
 use crate::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource, PinnedImage};
 use crate::manifest::{ChartSource, Component, Product};
@@ -55,13 +55,15 @@ pub async fn snapshot(
     runners: &Runners,
     concurrency: usize,
     previous: Option<&Lock>,
-    progress: &ProgressBar,
+    observer: &dyn Observer,
 ) -> Result<Snapshot, SnapshotErrors> {
     let limit = Arc::new(Semaphore::new(concurrency.max(1)));
-    progress.set_length(product.components.len() as u64);
+    observer.event(&BuildEvent::Resolving {
+        components: product.components.len(),
+    });
     let last_digests = previous.map(Lock::image_digests).unwrap_or_default();
     let (charts, images) = tokio::join!(
-        resolve_charts(product, runners, &limit, progress),
+        resolve_charts(product, runners, &limit, observer),
         resolve_images(product, runners, &limit, &last_digests),
     );
     let mut errors = Vec::new();
@@ -135,7 +137,7 @@ async fn resolve_charts(
     product: &Product,
     runners: &Runners,
     limit: &Semaphore,
-    progress: &ProgressBar,
+    observer: &dyn Observer,
 ) -> HashMap<String, ChartResult> {
     let mut by_remote: BTreeMap<&str, Vec<&Component>> = BTreeMap::new();
     let mut oci: Vec<&Component> = Vec::new();
@@ -160,7 +162,9 @@ async fn resolve_charts(
                     component.name.clone(),
                     package_git_chart(component, read).await,
                 ));
-                progress.inc(1);
+                observer.event(&BuildEvent::Resolved {
+                    component: component.name.clone(),
+                });
             }
             results
         })
@@ -172,7 +176,9 @@ async fn resolve_charts(
                 let _permit = limit.acquire().await.expect("semaphore open");
                 resolve_oci_chart(component, runners).await
             };
-            progress.inc(1);
+            observer.event(&BuildEvent::Resolved {
+                component: component.name.clone(),
+            });
             (component.name.clone(), result)
         })
         .buffer_unordered(usize::MAX);

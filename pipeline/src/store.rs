@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
-use crate::builds::{Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestRun};
+use crate::builds::{Build, BundleRef, ComponentDeploy, Owner, Stage, StageRun, Status, TestRun};
 use crate::bundle::BundleOutcome;
 use crate::clusters::{ClusterRecord, ClusterState};
 use crate::errors::StoreError;
@@ -165,6 +165,15 @@ impl Store {
         row.map(|row| lock_from_row(&row)).transpose()
     }
 
+    /// The lock whose id is exactly `id`.
+    pub async fn lock(&self, id: &str) -> Result<Option<Lock>, StoreError> {
+        let row = sqlx::query("SELECT document FROM locks WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(lock_from_row).transpose()
+    }
+
     /// The locks whose id is `id` or starts with it.
     pub async fn find_locks(&self, id: &str) -> Result<Vec<Lock>, StoreError> {
         let pattern = format!("{}%", id.replace(['%', '_'], ""));
@@ -261,7 +270,7 @@ impl Store {
             )
             .bind(&build.id)
             .bind(position as i64)
-            .bind(&stage.name)
+            .bind(stage.name.as_str())
             .bind(stage.status.as_str())
             .bind(stage.started_at.map(millis))
             .bind(stage.finished_at.map(millis))
@@ -455,8 +464,8 @@ impl Store {
         build.stages = rows
             .iter()
             .map(|row| {
-                Ok(Stage {
-                    name: row.try_get("name")?,
+                Ok(StageRun {
+                    name: stage(&row.try_get::<String, _>("name")?)?,
                     status: status(&row.try_get::<String, _>("status")?)?,
                     started_at: optional_time(row, "started_at")?,
                     finished_at: optional_time(row, "finished_at")?,
@@ -537,6 +546,13 @@ fn optional_time(row: &AnyRow, column: &str) -> Result<Option<Timestamp>, StoreE
 fn status(text: &str) -> Result<Status, StoreError> {
     Status::from_str(text).map_err(|message| StoreError::Corrupt {
         what: "status".to_owned(),
+        message,
+    })
+}
+
+fn stage(text: &str) -> Result<Stage, StoreError> {
+    Stage::from_str(text).map_err(|message| StoreError::Corrupt {
+        what: "stage".to_owned(),
         message,
     })
 }

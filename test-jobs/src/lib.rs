@@ -15,23 +15,23 @@
 //! See docs/test-jobs.md for the manifest syntax and what the pipeline does for each entry.
 
 mod catalogue;
+mod check;
 mod context;
 pub mod duration;
 mod errors;
 mod node;
 mod parameters;
-mod plan;
-mod planned;
 mod reference;
 mod render;
 pub mod results;
 mod schema;
+mod written;
 
 pub use catalogue::{Catalogue, Entry, Parameter, Runs, Template, TemplateSource};
+pub use check::{Action, JobTest, MAX_NAME_LENGTH, MAX_RETRIES, PlannedTest, check_plan};
 pub use context::{BuildContext, ChartContext, ComponentContext, ImageContext, PinnedImage};
 pub use errors::Error;
 pub use node::Node;
 pub use parameters::ParameterType;
-pub use plan::{Gate, Problem, TestPlanEntry};
-pub use planned::{Action, JobTest, MAX_NAME_LENGTH, MAX_RETRIES, PlannedTest, check_plan};
 pub use render::JobObjects;
+pub use written::{Gate, Problem, TestPlanEntry};

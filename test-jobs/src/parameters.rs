@@ -11,7 +11,7 @@ use serde_saphyr::{Location, Spanned};
 use crate::catalogue::{Parameter, ParameterFile, parameter};
 use crate::duration;
 use crate::node::Node;
-use crate::plan::Problem;
+use crate::written::Problem;
 
 /// Which values a parameter accepts.
 #[derive(Debug, Clone, PartialEq)]

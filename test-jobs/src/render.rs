@@ -5,9 +5,9 @@
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 use serde_json::{Map, Value, json};
 
+use crate::check::{Action, PlannedTest};
 use crate::context::{BuildContext, is_dns_label};
 use crate::errors::Error;
-use crate::planned::{Action, PlannedTest};
 use crate::results::{
     BUILD_LABEL, COLLECTOR_CONTAINER, PROBE_USER, RESULTS_PATH, RESULTS_VOLUME, TEST_JOB_LABEL,
     collector_container, results_volume,

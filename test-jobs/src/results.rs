@@ -26,9 +26,9 @@ use serde_json::{Value, json};
 
 pub use chorale_probe::results::ResultFile;
 
+use crate::check::PlannedTest;
 use crate::context::BuildContext;
 use crate::errors::Error;
-use crate::planned::PlannedTest;
 
 /// Where the results volume is mounted in every container of a test Job.
 pub const RESULTS_PATH: &str = "/chorale/results";

@@ -15,6 +15,7 @@ pub mod kubeconfig;
 pub mod kubelet;
 pub mod network;
 pub mod object;
+pub mod owner;
 pub mod patch;
 pub mod pki;
 pub mod podman;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use kube_sim::cluster::{self, Cluster, ServeOptions};
+use kube_sim::owner::Owner;
 use kube_sim::version::KubernetesVersion;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -43,6 +44,10 @@ enum Command {
             default_value_t = KubernetesVersion::DEFAULT
         )]
         kubernetes_version: KubernetesVersion,
+        /// Tear the cluster down, as on SIGTERM, when this process is gone (the program that
+        /// started it, killed without a chance to stop it).
+        #[arg(long, value_name = "PID")]
+        owner_pid: Option<u32>,
     },
     /// Remove the containers, pods and network of a cluster that was killed.
     Cleanup {
@@ -73,15 +78,23 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 insecure_registries,
                 kubernetes_version,
+                owner_pid,
             } => {
-                serve(ServeOptions {
+                let owner =
+                    match owner_pid {
+                        Some(pid) => Some(Owner::find(pid).with_context(|| {
+                            format!("--owner-pid {pid}: there is no such process")
+                        })?),
+                        None => None,
+                    };
+                let options = ServeOptions {
                     dir,
                     name,
                     listen,
                     insecure_registries,
                     kubernetes_version,
-                })
-                .await
+                };
+                serve(options, owner).await
             }
             Command::Cleanup { name } => {
                 let removed = cluster::cleanup(&name).await?;
@@ -92,7 +105,7 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
-async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+async fn serve(options: ServeOptions, owner: Option<Owner>) -> anyhow::Result<()> {
     let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
     let cluster = Cluster::start(options).await?;
@@ -101,9 +114,16 @@ async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     writeln!(stdout, "{line}").context("printing the cluster info")?;
     stdout.flush().context("printing the cluster info")?;
     drop(stdout);
+    let owner_gone = async {
+        match owner {
+            Some(owner) => owner.gone().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = terminate.recv() => {}
         _ = interrupt.recv() => {}
+        () = owner_gone => tracing::warn!("the owner process is gone: tearing the cluster down"),
     }
     cluster.shutdown().await?;
     Ok(())

@@ -1,9 +1,9 @@
 //! The `chorale` command line: argument parsing and one call into the library per subcommand.
 
 mod notifications;
+pub mod progress;
 mod render;
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +12,6 @@ use chorale_reports::Format;
 use chorale_runners::registry::RegistryOptions;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use chorale_runners::ClusterError;
 use chorale_runners::cluster::{ProviderKind, ProviderOptions};
@@ -20,10 +19,11 @@ use chorale_runners::cluster::{ProviderKind, ProviderOptions};
 use crate::clusters::ClusterRequest;
 use crate::context::Context;
 use crate::errors::{Error, exit};
-use crate::pipeline::{
-    BundleRequest, DEFAULT_CONCURRENCY, SnapshotRequest, bundle_product, snapshot_product,
+use crate::ops::{
+    BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
+    bundle_product, run_product, snapshot_product,
 };
-use crate::run::{DEFAULT_PARALLELISM, RunRequest, Verdict, run_product};
+use progress::{Lines, Progress};
 
 /// Chorale: daily builds of products assembled from Helm-chart components.
 #[derive(Debug, Parser)]
@@ -295,7 +295,7 @@ pub fn main() -> ExitCode {
             error.exit_code()
         }
     };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+    ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILURE as u8))
 }
 
 fn init_tracing(format: LogFormat) {
@@ -308,25 +308,6 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-fn progress(message: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(
-        None,
-        if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} {pos}/{len} components [{elapsed}]")
-            .expect("a valid template"),
-    );
-    bar.set_message(message.to_owned());
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
 }
 
 async fn context(global: &Global) -> Result<Context, Error> {
@@ -360,22 +341,22 @@ async fn interrupted() -> String {
     }
 }
 
-async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
-    let context = context(global).await?;
-    let request = RunRequest {
-        manifest: args.file,
-        registry: args.registry,
+/// The request `chorale run` makes of its arguments (no I/O).
+fn run_request(global: &Global, args: &RunArgs) -> RunRequest {
+    RunRequest {
+        manifest: args.file.clone(),
+        registry: args.registry.clone(),
         concurrency: args.concurrency,
         cluster: ClusterRequest {
             provider: args.cluster,
             options: ProviderOptions {
-                kube_sim: args.kube_sim,
+                kube_sim: args.kube_sim.clone(),
                 insecure_registries: global.insecure_registries.clone(),
-                kubeconfig: args.kubeconfig,
-                context: args.context,
-                create_command: args.create_command,
-                delete_command: args.delete_command,
-                node_image: args.node_image,
+                kubeconfig: args.kubeconfig.clone(),
+                context: args.context.clone(),
+                create_command: args.create_command.clone(),
+                delete_command: args.delete_command.clone(),
+                node_image: args.node_image.clone(),
                 ..ProviderOptions::default()
             },
             ttl: args.cluster_ttl,
@@ -384,10 +365,15 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         parallelism: args.parallelism,
         deploy_timeout: args.deploy_timeout,
         trigger: "cli".to_owned(),
-    };
-    let bar = progress("running");
-    let outcome = Box::pin(run_product(&context, &request, &bar, interrupted())).await;
-    bar.finish_and_clear();
+    }
+}
+
+async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
+    let context = context(global).await?;
+    let request = run_request(global, &args);
+    let progress = Progress::new("running", Lines::Build);
+    let outcome = Box::pin(run_product(&context, &request, &progress, interrupted())).await;
+    progress.finish();
     let outcome = outcome?;
     let bundle = match &outcome.build.bundle {
         Some(b) => context.store.bundle(&b.repository, &b.digest).await?,
@@ -453,13 +439,13 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             output,
         } => {
             let context = context(&cli.global).await?;
-            let bar = progress("resolving");
+            let progress = Progress::new("resolving", Lines::None);
             let request = SnapshotRequest {
                 manifest: file,
                 concurrency,
             };
-            let lock = snapshot_product(&context, &request, &bar).await;
-            bar.finish_and_clear();
+            let lock = snapshot_product(&context, &request, &progress).await;
+            progress.finish();
             let lock = lock?;
             print(&match output.output {
                 Output::Json => json(&lock),
@@ -473,15 +459,15 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             output,
         } => {
             let context = context(&cli.global).await?;
-            let bar = progress("resolving");
+            let progress = Progress::new("resolving", Lines::None);
             let request = BundleRequest {
                 manifest: file,
                 registry,
                 concurrency,
                 trigger: "cli".to_owned(),
             };
-            let bundled = bundle_product(&context, &request, &bar).await;
-            bar.finish_and_clear();
+            let bundled = bundle_product(&context, &request, &progress).await;
+            progress.finish();
             let bundled = bundled?;
             print(&match output.output {
                 Output::Json => json(&bundled.bundle),
@@ -507,7 +493,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                         .store
                         .build(&id)
                         .await?
-                        .ok_or_else(|| Error::NotFound(id.clone()))?;
+                        .ok_or_else(|| Error::NoSuchBuild(id.clone()))?;
                     let bundle = match &build.bundle {
                         Some(b) => context.store.bundle(&b.repository, &b.digest).await?,
                         None => None,
@@ -563,4 +549,85 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         }
     }
     Ok(exit::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("chorale").chain(line.iter().copied()))
+            .unwrap_or_else(|error| panic!("{line:?}: {error}"))
+    }
+
+    #[test]
+    fn run_arguments_become_the_run_request() {
+        let cli = parse(&[
+            "--insecure-registry",
+            "registry.lan:5000",
+            "run",
+            "product.yaml",
+            "--cluster",
+            "existing",
+            "--kubeconfig",
+            "ci.yaml",
+            "--context",
+            "ci",
+            "--cluster-ttl",
+            "90m",
+            "--parallelism",
+            "2",
+            "--deploy-timeout",
+            "10m",
+            "--registry",
+            "127.0.0.1:5000/chorale",
+        ]);
+        let Command::Run(args) = &cli.command else {
+            panic!("not run: {cli:?}")
+        };
+        let request = run_request(&cli.global, args);
+        assert_eq!(request.manifest, PathBuf::from("product.yaml"));
+        assert_eq!(request.registry.as_deref(), Some("127.0.0.1:5000/chorale"));
+        assert_eq!(request.concurrency, DEFAULT_CONCURRENCY);
+        assert_eq!(request.parallelism, 2);
+        assert_eq!(request.deploy_timeout, Duration::from_mins(10));
+        assert_eq!(request.trigger, "cli");
+        let cluster = &request.cluster;
+        assert_eq!(cluster.provider, ProviderKind::Existing);
+        assert_eq!(cluster.ttl, Duration::from_mins(90));
+        assert_eq!(cluster.create_timeout, Duration::from_mins(5));
+        assert_eq!(cluster.options.kubeconfig, Some(PathBuf::from("ci.yaml")));
+        assert_eq!(cluster.options.context.as_deref(), Some("ci"));
+        assert_eq!(cluster.options.insecure_registries, ["registry.lan:5000"]);
+    }
+
+    #[test]
+    fn run_defaults_are_those_the_docs_give() {
+        let cli = parse(&["run", "product.yaml"]);
+        let Command::Run(args) = &cli.command else {
+            panic!("not run: {cli:?}")
+        };
+        let request = run_request(&cli.global, args);
+        assert_eq!(request.cluster.provider, ProviderKind::Sim);
+        assert_eq!(request.cluster.ttl, Duration::from_hours(2));
+        assert_eq!(request.parallelism, DEFAULT_PARALLELISM);
+        assert_eq!(request.deploy_timeout, Duration::from_mins(5));
+        assert_eq!(request.registry, None);
+    }
+
+    #[test]
+    fn bad_durations_and_providers_are_refused_with_a_hint() {
+        for (line, expected) in [
+            (
+                &["run", "p.yaml", "--deploy-timeout", "10"][..],
+                "is not a duration; write e.g. 90s, 5m or 2h",
+            ),
+            (&["run", "p.yaml", "--cluster", "minikube"][..], "minikube"),
+        ] {
+            let error = Cli::try_parse_from(std::iter::once("chorale").chain(line.iter().copied()))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{line:?}: {error}");
+        }
+    }
 }

@@ -9,7 +9,7 @@ use crate::bundle::BundleOutcome;
 use crate::clusters::{ClusterRecord, Reaped};
 use crate::diff::LockDiff;
 use crate::lock::Lock;
-use crate::pipeline::Bundled;
+use crate::ops::Bundled;
 
 fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);

@@ -4,7 +4,7 @@
 use chorale::archive;
 use chorale::builds::{BundleRef, Status};
 use chorale::bundle::fetch_bundle;
-use chorale::pipeline::{BundleRequest, bundle_product};
+use chorale::ops::{BundleRequest, bundle_product};
 use chorale_runners::registry::OciLayout;
 use chorale_testkit::Registry;
 use serde_json::Value;

@@ -170,6 +170,9 @@ fn snapshot_prints_the_lock_as_json_and_builds_are_listed() {
         missing.status.code(),
         Some(chorale::errors::exit::INVALID_INPUT)
     );
+    // Said as `notifications list` says it: no such build.
+    let (_, stderr) = text(&missing);
+    assert!(stderr.contains("no build `nope` is recorded"), "{stderr}");
 }
 
 #[test]

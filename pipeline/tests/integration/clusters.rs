@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use chorale::builds::{Build, Status};
+use chorale::builds::{Build, Stage, Status};
 use chorale::clusters::{ClusterRecord, ClusterState, reap, this_process};
 use chorale_runners::cluster::{Cluster, ClusterHandle, ProviderKind};
 use jiff::{SignedDuration, Timestamp};
@@ -42,7 +42,7 @@ async fn the_reaper_tears_down_expired_and_orphaned_clusters_and_leaves_live_one
     let deleted = bench.dir.path().join("deleted.txt");
 
     // A build still running in this (live) process, and one that is over.
-    let mut running = Build::start("demo", "test", &chorale::run::STAGES);
+    let mut running = Build::start("demo", "test", &Stage::RUN);
     running.owner = Some(this_process());
     store.save_build(&running).await.unwrap();
     let over = finished_build("20261123-021400-0001", "23", Status::Succeeded, None);

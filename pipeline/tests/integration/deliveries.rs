@@ -2,7 +2,7 @@
 //! recorded once per build, notifier and event; updated after each attempt; resumable only
 //! once the sender's lease ran out, and claimed by one process only.
 
-use chorale::builds::Build;
+use chorale::builds::{Build, Stage};
 use chorale::notify::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
 use chorale::store::Store;
 use chorale_reports::{ChannelKind, Event, Message, NotifierConfig, Payload, RetryPolicy};
@@ -52,7 +52,7 @@ fn record(build: &str, id: &str, notifier: &str, event: Event, now: Timestamp) -
 
 /// What every backend must do.
 async fn contract(store: Store) {
-    let build = Build::start("demo", "cli", &["snapshot"]);
+    let build = Build::start("demo", "cli", &[Stage::Snapshot]);
     store.save_build(&build).await.unwrap();
     let t0 = Timestamp::from_millisecond(Timestamp::now().as_millisecond()).unwrap();
 

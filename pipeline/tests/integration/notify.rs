@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chorale::builds::{Build, Status};
-use chorale::notify::{DeliveryState, Event, finished_event, notify, resume_pending};
+use chorale::notify::{DeliveryState, Event, notify, resume_pending};
 use chorale::report::{build_report, write_report};
 use chorale_reports::ChannelKind;
 use chorale_testkit::LogCapture;
@@ -79,7 +79,7 @@ async fn a_finished_build_tells_its_subscribers_once_and_records_each_delivery()
     ));
     let build = red_build(&bench).await;
     let report = build_report(&bench.context, &build).await.unwrap();
-    assert_eq!(finished_event(&build), Event::Failure);
+    assert_eq!(Event::for_verdict(report.summary().verdict), Event::Failure);
 
     let deliveries = notify(&bench.context, &product, &report, Event::Failure).await;
     let summary: Vec<(&str, ChannelKind, DeliveryState, u32)> = deliveries

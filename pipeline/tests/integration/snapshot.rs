@@ -1,7 +1,7 @@
 //! Snapshot against a real registry and git daemon: commits, reproducible charts, OCI chart
 //! ranges, image and index digests; and every way resolution can fail.
 
-use chorale::pipeline::{SnapshotRequest, snapshot_product};
+use chorale::ops::{SnapshotRequest, snapshot_product};
 use chorale_testkit::{MultiArchImage, ScratchImage};
 
 use crate::support::{World, quiet, write_chart};

@@ -1,6 +1,8 @@
 //! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
 
-use chorale::builds::{Build, BundleRef, ComponentDeploy, Owner, Status, TestArtefacts, TestRun};
+use chorale::builds::{
+    Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestArtefacts, TestRun,
+};
 use chorale::bundle::BundleOutcome;
 use chorale::lock::{Lock, LockedChart, LockedComponent};
 use chorale::manifest::VersionLine;
@@ -65,8 +67,8 @@ async fn contract(store: Store) {
     assert!(store.find_locks("sha256:zz").await.unwrap().is_empty());
 
     // Builds: saved after every stage; the latest save wins, stages keep their order.
-    let mut build = Build::start("demo", "cli", &["snapshot", "bundle"]);
-    build.begin_stage("snapshot");
+    let mut build = Build::start("demo", "cli", &Stage::BUNDLE);
+    build.begin_stage(Stage::Snapshot);
     store.save_build(&build).await.unwrap();
     let stored = store.build(&build.id).await.unwrap().unwrap();
     assert_eq!(stored.status, Status::Running);
@@ -75,16 +77,16 @@ async fn contract(store: Store) {
 
     build.lock_id = Some(first.id.clone());
     build.end_stage(
-        "snapshot",
+        Stage::Snapshot,
         Status::Succeeded,
         Some("1 component".to_owned()),
     );
-    build.begin_stage("bundle");
+    build.begin_stage(Stage::Bundle);
     build.bundle = Some(BundleRef {
         repository: "r.io/chorale/demo".to_owned(),
         digest: format!("sha256:{}", "d".repeat(64)),
     });
-    build.end_stage("bundle", Status::Succeeded, None);
+    build.end_stage(Stage::Bundle, Status::Succeeded, None);
     build.owner = Some(Owner {
         host: "ci-1".to_owned(),
         pid: 4242,
@@ -153,7 +155,7 @@ async fn contract(store: Store) {
     assert!(store.build("no-such-build").await.unwrap().is_none());
 
     // A failed build of another product; lists are newest first and filter by product.
-    let mut other = Build::start("other", "schedule", &["snapshot"]);
+    let mut other = Build::start("other", "schedule", &[Stage::Snapshot]);
     other.finish(Status::Failed, Some("snapshot: boom".to_owned()));
     store.save_build(&other).await.unwrap();
     let all = store.builds(None, 10).await.unwrap();

@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::digest::{Budget, Dialect, Digest, fit};
+use super::glance::{Budget, Dialect, Glance, fit};
 use super::http::{Answer, CodeFields, Post};
 use super::sign;
 
@@ -22,16 +22,16 @@ pub(crate) struct DingTalk {
 }
 
 /// The markdown payload and whether it was shortened.
-pub(crate) fn message(digest: &Digest<'_>) -> (Value, bool) {
-    fit(LIMIT_BYTES, |budget| build(digest, budget))
+pub(crate) fn message(glance: &Glance<'_>) -> (Value, bool) {
+    fit(LIMIT_BYTES, |budget| build(glance, budget))
 }
 
-fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
+fn build(glance: &Glance<'_>, budget: &Budget) -> (Value, bool) {
     let d = Dialect::Markdown;
-    let title = digest.title();
+    let title = glance.title();
     let mut parts = vec![format!("### {}", d.escape(&title))];
     parts.push(
-        digest
+        glance
             .facts()
             .into_iter()
             .map(|(label, value)| format!("- **{label}**: {}", d.escape(&value)))
@@ -39,16 +39,16 @@ fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
             .join("\n"),
     );
     let mut cut = false;
-    if let Some(reasons) = digest.reasons(d, budget) {
+    if let Some(reasons) = glance.reasons(d, budget) {
         parts.push(reasons);
     }
-    let (failed, failed_cut) = digest.failed_tests(d, budget);
+    let (failed, failed_cut) = glance.failed_tests(d, budget);
     cut |= failed_cut;
     parts.extend(failed);
-    let (changes, changes_cut) = digest.changes(d, budget);
+    let (changes, changes_cut) = glance.changes(d, budget);
     cut |= changes_cut;
     parts.push(changes);
-    let mut links: Vec<String> = digest
+    let mut links: Vec<String> = glance
         .links()
         .into_iter()
         .map(|(label, url)| d.link(label, url))

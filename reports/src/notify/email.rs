@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Payload;
 use super::config::{EmailConfig, SmtpTls};
-use super::digest::Digest;
+use super::glance::Glance;
 use super::secret::{EnvLookup, resolve};
 use crate::errors::{ConfigError, DeliveryError, RenderError};
 use crate::render::Templates;
@@ -34,14 +34,14 @@ struct EmailContext<'a> {
 }
 
 /// The e-mail for a report and event: subject, text and HTML.
-pub(crate) fn message(digest: &Digest<'_>, templates: &Templates) -> Result<Payload, RenderError> {
-    let headline = digest.title();
+pub(crate) fn message(glance: &Glance<'_>, templates: &Templates) -> Result<Payload, RenderError> {
+    let headline = glance.title();
     let context = || EmailContext {
-        event: digest.event.as_str(),
+        event: glance.event.as_str(),
         headline: &headline,
     };
-    let text = templates.render_with("email.txt.j2", digest.report, context())?;
-    let html = templates.render_with("email.html.j2", digest.report, context())?;
+    let text = templates.render_with("email.txt.j2", glance.report, context())?;
+    let html = templates.render_with("email.html.j2", glance.report, context())?;
     Ok(Payload::Email {
         subject: headline.clone(),
         text,

@@ -6,7 +6,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::digest::{Budget, Dialect, Digest, fit};
+use super::glance::{Budget, Dialect, Glance, fit};
 use super::http::{Answer, CodeFields, Post};
 use super::sign;
 
@@ -23,15 +23,15 @@ pub(crate) struct Lark {
 }
 
 /// The card payload and whether it was shortened.
-pub(crate) fn message(digest: &Digest<'_>) -> (Value, bool) {
-    fit(LIMIT_BYTES, |budget| build(digest, budget))
+pub(crate) fn message(glance: &Glance<'_>) -> (Value, bool) {
+    fit(LIMIT_BYTES, |budget| build(glance, budget))
 }
 
-fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
+fn build(glance: &Glance<'_>, budget: &Budget) -> (Value, bool) {
     let d = Dialect::Markdown;
     let text =
         |content: String| json!({ "tag": "div", "text": { "tag": "lark_md", "content": content } });
-    let facts: Vec<Value> = digest
+    let facts: Vec<Value> = glance
         .facts()
         .into_iter()
         .map(|(label, value)| {
@@ -43,23 +43,23 @@ fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
         .collect();
     let mut elements = vec![json!({ "tag": "div", "fields": facts })];
     let mut cut = false;
-    if let Some(reasons) = digest.reasons(d, budget) {
+    if let Some(reasons) = glance.reasons(d, budget) {
         elements.push(text(reasons));
     }
-    let (failed, failed_cut) = digest.failed_tests(d, budget);
+    let (failed, failed_cut) = glance.failed_tests(d, budget);
     cut |= failed_cut;
     if let Some(failed) = failed {
         elements.push(json!({ "tag": "hr" }));
         elements.push(text(failed));
     }
-    let (changes, changes_cut) = digest.changes(d, budget);
+    let (changes, changes_cut) = glance.changes(d, budget);
     cut |= changes_cut;
     elements.push(json!({ "tag": "hr" }));
     elements.push(text(changes));
-    if cut && digest.report.links.report.is_some() {
+    if cut && glance.report.links.report.is_some() {
         elements.push(json!({ "tag": "note", "elements": [{ "tag": "plain_text", "content": "Message shortened: the full report has everything." }] }));
     }
-    let actions: Vec<Value> = digest
+    let actions: Vec<Value> = glance
         .links()
         .into_iter()
         .map(|(label, url)| {
@@ -79,8 +79,8 @@ fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
         "card": {
             "config": { "wide_screen_mode": true },
             "header": {
-                "title": { "tag": "plain_text", "content": digest.title() },
-                "template": if digest.green() { "green" } else { "red" },
+                "title": { "tag": "plain_text", "content": glance.title() },
+                "template": if glance.green() { "green" } else { "red" },
             },
             "elements": elements,
         }

@@ -7,9 +7,9 @@
 //! [`RetryPolicy`] allows, reporting each one before it is sent.
 
 mod config;
-mod digest;
 mod dingtalk;
 mod email;
+mod glance;
 mod http;
 mod lark;
 mod retry;
@@ -265,20 +265,20 @@ impl Notifier {
     /// The message announcing `event` for `report`, fitted to the platform's size limit.
     /// Only e-mail rendering can fail (a product's override template).
     pub fn message(&self, report: &Report, event: Event) -> Result<Message, RenderError> {
-        let digest = digest::Digest::new(report, event);
+        let glance = glance::Glance::new(report, event);
         let json = |(body, truncated): (Value, bool)| (Payload::Json { body }, truncated);
         let (payload, truncated) = match &self.channel {
-            Channel::Slack(_) => json(slack::message(&digest)),
-            Channel::DingTalk(_) => json(dingtalk::message(&digest)),
-            Channel::Lark(_) => json(lark::message(&digest)),
-            Channel::Teams(_) => json(teams::message(&digest)),
-            Channel::Webhook(_) => json((webhook::message(&digest), false)),
-            Channel::Email(_) => (email::message(&digest, &self.templates)?, false),
+            Channel::Slack(_) => json(slack::message(&glance)),
+            Channel::DingTalk(_) => json(dingtalk::message(&glance)),
+            Channel::Lark(_) => json(lark::message(&glance)),
+            Channel::Teams(_) => json(teams::message(&glance)),
+            Channel::Webhook(_) => json((webhook::message(&glance), false)),
+            Channel::Email(_) => (email::message(&glance, &self.templates)?, false),
         };
         Ok(Message {
             channel: self.kind(),
             event,
-            headline: digest.title(),
+            headline: glance.title(),
             truncated,
             payload,
         })

@@ -8,7 +8,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::digest::{Budget, Dialect, Digest, fit};
+use super::glance::{Budget, Dialect, Glance, fit};
 use super::http::Post;
 use crate::text::truncate_chars;
 
@@ -34,18 +34,18 @@ impl Slack {
 }
 
 /// The Block Kit payload and whether it was shortened.
-pub(crate) fn message(digest: &Digest<'_>) -> (Value, bool) {
-    fit(LIMIT_BYTES, |budget| build(digest, budget))
+pub(crate) fn message(glance: &Glance<'_>) -> (Value, bool) {
+    fit(LIMIT_BYTES, |budget| build(glance, budget))
 }
 
-fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
+fn build(glance: &Glance<'_>, budget: &Budget) -> (Value, bool) {
     let d = Dialect::Slack;
-    let title = digest.title();
+    let title = glance.title();
     let mut blocks = vec![json!({
         "type": "header",
         "text": { "type": "plain_text", "text": truncate_chars(&title, HEADER_CHARS), "emoji": true }
     })];
-    let fields: Vec<Value> = digest
+    let fields: Vec<Value> = glance
         .facts()
         .into_iter()
         .take(10)
@@ -54,24 +54,24 @@ fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
     blocks.push(json!({ "type": "section", "fields": fields }));
 
     let mut cut = false;
-    if let Some(reasons) = digest.reasons(d, budget) {
+    if let Some(reasons) = glance.reasons(d, budget) {
         push_sections(&mut blocks, &reasons);
     }
-    let (failed, failed_cut) = digest.failed_tests(d, budget);
+    let (failed, failed_cut) = glance.failed_tests(d, budget);
     cut |= failed_cut;
     if let Some(failed) = failed {
         blocks.push(json!({ "type": "divider" }));
         push_sections(&mut blocks, &failed);
     }
-    let (changes, changes_cut) = digest.changes(d, budget);
+    let (changes, changes_cut) = glance.changes(d, budget);
     cut |= changes_cut;
     blocks.push(json!({ "type": "divider" }));
     push_sections(&mut blocks, &changes);
 
-    let footer = digest
+    let footer = glance
         .footer(d, cut)
-        .unwrap_or_else(|| format!("build {}", d.escape(&digest.report.build_id)));
-    let buttons: Vec<Value> = digest
+        .unwrap_or_else(|| format!("build {}", d.escape(&glance.report.build_id)));
+    let buttons: Vec<Value> = glance
         .links()
         .into_iter()
         .map(|(label, url)| {

@@ -5,7 +5,7 @@
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use super::digest::{Budget, Dialect, Digest, fit};
+use super::glance::{Budget, Dialect, Glance, fit};
 use super::http::Post;
 
 /// Largest payload sent to Teams (documented limit about 28 KB).
@@ -17,14 +17,14 @@ pub(crate) struct Teams {
 }
 
 /// The card payload and whether it was shortened.
-pub(crate) fn message(digest: &Digest<'_>) -> (Value, bool) {
-    fit(LIMIT_BYTES, |budget| build(digest, budget))
+pub(crate) fn message(glance: &Glance<'_>) -> (Value, bool) {
+    fit(LIMIT_BYTES, |budget| build(glance, budget))
 }
 
-fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
+fn build(glance: &Glance<'_>, budget: &Budget) -> (Value, bool) {
     let d = Dialect::Markdown;
     let block = |text: String| json!({ "type": "TextBlock", "text": text, "wrap": true, "spacing": "Medium" });
-    let facts: Vec<Value> = digest
+    let facts: Vec<Value> = glance
         .facts()
         .into_iter()
         .map(|(label, value)| json!({ "title": label, "value": value }))
@@ -32,28 +32,28 @@ fn build(digest: &Digest<'_>, budget: &Budget) -> (Value, bool) {
     let mut body = vec![
         json!({
             "type": "TextBlock",
-            "text": digest.title(),
+            "text": glance.title(),
             "size": "Large",
             "weight": "Bolder",
-            "color": if digest.green() { "Good" } else { "Attention" },
+            "color": if glance.green() { "Good" } else { "Attention" },
             "wrap": true,
         }),
         json!({ "type": "FactSet", "facts": facts }),
     ];
     let mut cut = false;
-    if let Some(reasons) = digest.reasons(d, budget) {
+    if let Some(reasons) = glance.reasons(d, budget) {
         body.push(json!({ "type": "TextBlock", "text": reasons, "wrap": true, "color": "Attention", "spacing": "Medium" }));
     }
-    let (failed, failed_cut) = digest.failed_tests(d, budget);
+    let (failed, failed_cut) = glance.failed_tests(d, budget);
     cut |= failed_cut;
     body.extend(failed.map(block));
-    let (changes, changes_cut) = digest.changes(d, budget);
+    let (changes, changes_cut) = glance.changes(d, budget);
     cut |= changes_cut;
     body.push(block(changes));
-    if cut && digest.report.links.report.is_some() {
+    if cut && glance.report.links.report.is_some() {
         body.push(json!({ "type": "TextBlock", "text": "Message shortened: the full report has everything.", "isSubtle": true, "wrap": true }));
     }
-    let actions: Vec<Value> = digest
+    let actions: Vec<Value> = glance
         .links()
         .into_iter()
         .map(|(label, url)| json!({ "type": "Action.OpenUrl", "title": label, "url": url }))

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use super::Event;
-use super::digest::Digest;
+use super::glance::Glance;
 use super::http::Post;
 use super::sign;
 use crate::render::ReportDocument;
@@ -18,13 +18,13 @@ pub(crate) struct Webhook {
 }
 
 /// The notification document: event, headline and the full report JSON.
-pub(crate) fn message(digest: &Digest<'_>) -> Value {
+pub(crate) fn message(glance: &Glance<'_>) -> Value {
     json!({
         "apiVersion": "chorale.dev/v1alpha1",
         "kind": "Notification",
-        "event": digest.event,
-        "headline": digest.title(),
-        "report": ReportDocument::new(digest.report),
+        "event": glance.event,
+        "headline": glance.title(),
+        "report": ReportDocument::new(glance.report),
     })
 }
 

@@ -5,7 +5,7 @@
 //!
 //! | provider | provisions | tears down | options |
 //! | --- | --- | --- | --- |
-//! | `sim` | starts `kube-sim serve --dir DIR/sim --name NAME` detached (own process group, log in `DIR/kube-sim.log`), waits for its ready line and `/readyz` | SIGTERM to the kube-sim process (checked by `/proc/PID/cmdline`), SIGKILL after 60 s, then `kube-sim cleanup --name NAME` and removes `DIR/sim` | `kube_sim` (else `$CHORALE_KUBE_SIM`, else `kube-sim` next to the running program, else on `PATH`), `insecure_registries` |
+//! | `sim` | starts `kube-sim serve --dir DIR/sim --name NAME --owner-pid PID` detached (own process group, log in `DIR/kube-sim.log`; it tears itself down when this process is gone), waits for its ready line and `/readyz` | SIGTERM to the kube-sim process (checked by `/proc/PID/cmdline`), SIGKILL after 60 s, then `kube-sim cleanup --name NAME` and removes `DIR/sim` | `kube_sim` (else `$CHORALE_KUBE_SIM`, else `kube-sim` next to the running program, else on `PATH`), `insecure_registries` |
 //! | `kind` | `kind create cluster --name NAME --kubeconfig DIR/kubeconfig [--image IMAGE]` | `kind delete cluster --name NAME` | `node_image` |
 //! | `k3d` | `k3d cluster create NAME` (default kubeconfig left alone), `k3d kubeconfig get NAME > DIR/kubeconfig` | `k3d cluster delete NAME` | `node_image` |
 //! | `existing` | namespace `NAME` (the cluster name, `chorale-BUILD` for a build) (labels `app.kubernetes.io/managed-by=chorale`, `dev.chorale/cluster=NAME`) in the host cluster; `DIR/kubeconfig` is a copy of the host kubeconfig with the chosen context current | deletes the namespace and waits until it is gone | `kubeconfig` (else `$KUBECONFIG`, else `~/.kube/config`), `context` |

@@ -159,7 +159,11 @@ impl SimProvider {
             .arg("--dir")
             .arg(state)
             .arg("--name")
-            .arg(&spec.name);
+            .arg(&spec.name)
+            // Killed without a chance to tear its cluster down, this process leaves nothing:
+            // kube-sim tears itself down when its owner is gone.
+            .arg("--owner-pid")
+            .arg(std::process::id().to_string());
         for registry in &self.options.insecure_registries {
             command.arg("--insecure-registry").arg(registry);
         }

@@ -138,9 +138,10 @@ async fn a_missing_or_failing_kube_sim_is_a_clear_error() {
     assert_eq!(
         error.to_string(),
         format!(
-            "cluster rbroken: kube-sim exited (exit status: 3) before it was ready; its log {log} ends with:\nstarting serve --dir {state} --name rbroken --insecure-registry registry.internal:5000\ncannot create the cluster network: no free /23",
+            "cluster rbroken: kube-sim exited (exit status: 3) before it was ready; its log {log} ends with:\nstarting serve --dir {state} --name rbroken --owner-pid {pid} --insecure-registry registry.internal:5000\ncannot create the cluster network: no free /23",
             log = dir.path().join("kube-sim.log").display(),
             state = dir.path().join("sim").display(),
+            pid = std::process::id(),
         )
     );
 }

@@ -4,10 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use chorale::Context;
-use chorale::builds::{Build, Stage, Status};
+use chorale::builds::{Build, Stage, StageRun, Status};
 use chorale::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource};
 use chorale::manifest::{Product, VersionLine, load_product};
-use chorale::run::STAGES;
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::{GitDaemon, GitRepo};
 use jiff::Timestamp;
@@ -141,7 +140,7 @@ pub fn lock(components: Vec<LockedComponent>) -> Lock {
 /// A finished build of `demo` created on `day` (`23` for 2026-11-23) at 02:14, its stages
 /// each a minute long and ended with `status` (the last stages skipped after a failure).
 pub fn finished_build(id: &str, day: &str, status: Status, lock: Option<&Lock>) -> Build {
-    let mut build = Build::start("demo", "schedule", &STAGES);
+    let mut build = Build::start("demo", "schedule", &Stage::RUN);
     id.clone_into(&mut build.id);
     build.created_at = at(&format!("{day}T02:14:00"));
     build.lock_id = lock.map(|l| l.id.clone());
@@ -149,17 +148,17 @@ pub fn finished_build(id: &str, day: &str, status: Status, lock: Option<&Lock>) 
     let failed_at = if status == Status::Failed {
         4
     } else {
-        STAGES.len()
+        Stage::RUN.len()
     };
-    build.stages = STAGES
+    build.stages = Stage::RUN
         .iter()
         .enumerate()
-        .map(|(i, name)| Stage {
-            name: (*name).to_owned(),
+        .map(|(i, name)| StageRun {
+            name: *name,
             status: match i.cmp(&failed_at) {
                 std::cmp::Ordering::Less => Status::Succeeded,
                 std::cmp::Ordering::Equal => Status::Failed,
-                std::cmp::Ordering::Greater if *name == "teardown" => Status::Succeeded,
+                std::cmp::Ordering::Greater if *name == Stage::Teardown => Status::Succeeded,
                 std::cmp::Ordering::Greater => Status::Skipped,
             },
             started_at: Some(at(&format!("{day}T02:{:02}:00", 14 + i))),

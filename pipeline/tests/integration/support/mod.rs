@@ -10,7 +10,6 @@ use std::process::Command;
 use chorale::Context;
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::{GitDaemon, GitRepo, PushedImage, Registry, ScratchImage};
-use indicatif::ProgressBar;
 
 /// Servers and a state folder for one test.
 pub struct World {
@@ -149,9 +148,9 @@ pub fn helm(dir: &Path) -> Command {
     command
 }
 
-/// A progress bar that draws nothing.
-pub fn quiet() -> ProgressBar {
-    ProgressBar::hidden()
+/// An observer of builds that ignores their events.
+pub fn quiet() -> chorale::engine::events::Ignore {
+    chorale::engine::events::Ignore
 }
 
 /// `skopeo` with the given arguments; its stdout, or a panic with its stderr.

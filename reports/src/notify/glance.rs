@@ -149,16 +149,16 @@ fn count(n: usize, word: &str) -> String {
 }
 
 /// A report seen for one event.
-pub(crate) struct Digest<'a> {
+pub(crate) struct Glance<'a> {
     pub report: &'a Report,
     pub summary: Summary,
     pub event: Event,
     pub failed: Vec<FailedTest<'a>>,
 }
 
-impl<'a> Digest<'a> {
+impl<'a> Glance<'a> {
     pub fn new(report: &'a Report, event: Event) -> Self {
-        Digest {
+        Glance {
             report,
             summary: report.summary(),
             event,

@@ -16,11 +16,12 @@ use jiff::Timestamp;
 
 use crate::builds::{Build, ComponentDeploy, Status};
 use crate::bundle::FetchedBundle;
-use crate::context::Context;
 use crate::errors::Error;
 use crate::waves::deploy_waves;
 
 use super::BLOCKED_AFTER;
+use super::events::BuildEvent;
+use super::recorder::Recorder;
 use super::testing::INSTANCE_LABEL;
 
 /// Where and how components are deployed.
@@ -45,7 +46,7 @@ pub(super) struct Target<'a> {
 /// in `build` (saved after every change). Returns whether every component deployed; errors
 /// only when the store or the build folder fails.
 pub(super) async fn deploy(
-    context: &Context,
+    recorder: Recorder<'_>,
     build: &mut Build,
     target: &Target<'_>,
 ) -> Result<bool, Error> {
@@ -66,7 +67,7 @@ pub(super) async fn deploy(
             })
         })
         .collect();
-    context.store.save_build(build).await?;
+    recorder.save(build).await?;
     let logs = target.dir.join("deploy");
     std::fs::create_dir_all(&logs).map_err(|source| Error::Io {
         path: logs.clone(),
@@ -100,7 +101,7 @@ pub(super) async fn deploy(
                 ));
             }
         }
-        context.store.save_build(build).await?;
+        recorder.save(build).await?;
 
         let mut installs = futures::stream::iter(ready.into_iter().map(|name| {
             let logs = &logs;
@@ -156,7 +157,13 @@ pub(super) async fn deploy(
             deploy.finished_at = Some(Timestamp::now());
             deploy.message = message;
             deploy.log = log_path;
-            context.store.save_build(build).await?;
+            let message = deploy.message.clone();
+            recorder.save(build).await?;
+            recorder.tell(&BuildEvent::ComponentDeployed {
+                component: name,
+                status,
+                message,
+            });
         }
     }
     Ok(build

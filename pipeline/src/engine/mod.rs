@@ -1,9 +1,15 @@
-//! `chorale run`: a whole daily build. Snapshot → bundle → provision → deploy → test →
-//! teardown, then the report; the build persisted after every step, the cluster torn down whatever
-//! happened (a failure, an error, or a signal), and the verdict told apart from an
-//! infrastructure failure.
+//! The build engine: a whole daily build. Snapshot → bundle → provision → deploy → test →
+//! teardown, then the report; the build persisted after every step (with its event sent to the
+//! observer, see [`recorder`]), the cluster torn down whatever happened (a failure, an error,
+//! or a signal), and the verdict told apart from an infrastructure failure.
+//!
+//! The engine never prints: it sends [`events::BuildEvent`]s to the [`events::Observer`] it
+//! is given.
 
 mod deploy;
+pub mod events;
+mod package;
+pub mod recorder;
 mod testing;
 
 use std::future::Future;
@@ -15,26 +21,18 @@ use chorale_runners::cluster::Cluster;
 use chorale_runners::helm::Helm;
 use chorale_runners::kube::Kube;
 use chorale_test_jobs::{BuildContext, ComponentContext, ImageContext, PinnedImage};
-use indicatif::ProgressBar;
 
-use crate::builds::{Build, Status};
+use crate::builds::{Build, Stage, Status};
 use crate::bundle::fetch_bundle;
 use crate::clusters::{self, ClusterRecord, ClusterRequest, ClusterState, build_dir};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::lock::Lock;
 use crate::manifest::{Product, load_product};
-use crate::pipeline::{destination, fail, snapshot_and_bundle};
 
-/// The stages of a run, in order.
-pub const STAGES: [&str; 6] = [
-    "snapshot",
-    "bundle",
-    "provision",
-    "deploy",
-    "test",
-    "teardown",
-];
+use events::{BuildEvent, Observer};
+pub(crate) use package::{destination, snapshot_and_bundle};
+use recorder::Recorder;
 
 /// Default number of components deployed at once.
 pub const DEFAULT_PARALLELISM: usize = 4;
@@ -91,9 +89,13 @@ pub struct RunOutcome {
 pub async fn run_product(
     context: &Context,
     request: &RunRequest,
-    progress: &ProgressBar,
+    observer: &dyn Observer,
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
+    let recorder = Recorder {
+        store: &context.store,
+        observer,
+    };
     // Bad input changes nothing: checked before anything else is touched.
     let product = load_product(&request.manifest)?;
     let destination = destination(context, request.registry.as_deref())?;
@@ -105,10 +107,14 @@ pub async fn run_product(
     // Whatever an earlier, killed run left behind goes next.
     let reaped = clusters::reap(context).await?;
     for build in &reaped.interrupted {
-        announce(progress, &format!("build {build} was interrupted earlier"));
+        recorder.tell(&BuildEvent::Housekeeping {
+            message: format!("build {build} was interrupted earlier"),
+        });
     }
     for cluster in &reaped.torn_down {
-        announce(progress, &format!("reaped cluster {cluster}"));
+        recorder.tell(&BuildEvent::Housekeeping {
+            message: format!("reaped cluster {cluster}"),
+        });
     }
     // Deliveries a killed process left unsent go out alongside this run.
     let resumed = tokio::spawn({
@@ -116,33 +122,30 @@ pub async fn run_product(
         async move { crate::notify::resume_pending(&context).await }
     });
 
-    let mut build = Build::start(&product.name, &request.trigger, &STAGES);
+    let mut build = Build::start(&product.name, &request.trigger, &Stage::RUN);
     build.owner = Some(clusters::this_process());
     build.candidate_version = Some(candidate_version(&product, &build));
-    context.store.save_build(&build).await?;
-    announce(
-        progress,
-        &format!(
-            "build {} of {} (candidate {})",
-            build.id,
-            product.name,
-            build.candidate_version.as_deref().unwrap_or_default()
-        ),
-    );
+    recorder.started(&build).await?;
 
     let result = tokio::select! {
-        result = stages(context, request, &product, &destination, &mut build, progress) => result,
+        result = stages(context, recorder, request, &product, &destination, &mut build) => result,
         signal = interrupt => Err(Error::Interrupted(signal)),
     };
     if let Err(Error::Interrupted(signal)) = &result {
         let reason = format!("interrupted by {signal}");
-        announce(progress, &format!("{reason}: tearing the cluster down"));
+        recorder.tell(&BuildEvent::Interrupted {
+            reason: reason.clone(),
+        });
         clusters::mark_interrupted(&mut build, &reason);
-        context.store.save_build(&build).await?;
+        recorder.save(&build).await?;
+        recorder.tell(&BuildEvent::Ended {
+            status: build.status,
+            error: build.error.clone(),
+        });
         teardown_build_clusters(context, &build.id).await;
     }
     if build.status.is_final() {
-        report_and_notify(context, &product, &build, progress).await;
+        report_and_notify(context, recorder, &product, &build).await;
     }
     let _ = resumed.await;
     let verdict = result?;
@@ -154,42 +157,40 @@ pub async fn run_product(
 /// their own failures.
 async fn report_and_notify(
     context: &Context,
+    recorder: Recorder<'_>,
     product: &Product,
     build: &Build,
-    progress: &ProgressBar,
 ) {
     let report = match crate::report::write_report(context, product, build).await {
         Ok(files) => {
             if let Some((_, html)) = files.files.iter().find(|(f, _)| *f == Format::Html) {
-                announce(progress, &format!("report   {}", html.display()));
+                recorder.tell(&BuildEvent::Reported {
+                    result: Ok(html.display().to_string()),
+                });
             }
             files.report
         }
         Err(error) => {
             tracing::warn!(%error, build = %build.id, "the report could not be written");
-            announce(progress, &format!("report   not written: {error}"));
+            recorder.tell(&BuildEvent::Reported {
+                result: Err(error.to_string()),
+            });
             match crate::report::build_report(context, build).await {
                 Ok(report) => report,
                 Err(_) => return,
             }
         }
     };
-    let event = crate::notify::finished_event(build);
+    // The report's verdict, so that the event and the message it carries agree.
+    let event = chorale_reports::notify::Event::for_verdict(report.summary().verdict);
     for delivery in crate::notify::notify(context, product, &report, event).await {
-        announce(
-            progress,
-            &format!(
-                "notify   {} ({}) {}: {}{}",
-                delivery.notifier,
-                delivery.channel.as_str(),
-                delivery.event.as_str(),
-                delivery.state.as_str(),
-                delivery
-                    .last_error
-                    .as_deref()
-                    .map_or_else(String::new, |e| format!(" ({e})"))
-            ),
-        );
+        recorder.tell(&BuildEvent::Notified {
+            notifier: delivery.notifier,
+            channel: delivery.channel.as_str().to_owned(),
+            event: delivery.event.as_str().to_owned(),
+            state: delivery.state.as_str().to_owned(),
+            error: delivery.last_error,
+        });
     }
 }
 
@@ -219,172 +220,73 @@ fn candidate_version(product: &Product, build: &Build) -> String {
     )
 }
 
-/// A line about the run's progress on stderr (above the progress bar when there is one).
-fn announce(progress: &ProgressBar, line: &str) {
-    if progress.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        progress.println(line);
-    }
-}
-
-/// Start `stage`, record and announce it.
-async fn begin(
-    context: &Context,
-    build: &mut Build,
-    stage: &str,
-    progress: &ProgressBar,
-) -> Result<(), Error> {
-    build.begin_stage(stage);
-    context.store.save_build(build).await?;
-    progress.set_message(stage.to_owned());
-    Ok(())
-}
-
-/// End `stage`, record and announce it.
-async fn end(
-    context: &Context,
-    build: &mut Build,
-    stage: &str,
-    status: Status,
-    message: String,
-    progress: &ProgressBar,
-) -> Result<(), Error> {
-    build.end_stage(stage, status, Some(message.clone()));
-    context.store.save_build(build).await?;
-    let took = build
-        .stages
-        .iter()
-        .find(|s| s.name == stage)
-        .and_then(|s| Some(s.finished_at? - s.started_at?))
-        .and_then(|span| span.total(jiff::Unit::Second).ok())
-        .unwrap_or_default();
-    announce(
-        progress,
-        &format!("{stage:<9} {status:<9} {message} ({took:.1}s)"),
-    );
-    Ok(())
-}
-
 /// Every stage after the build was recorded.
 async fn stages(
     context: &Context,
+    recorder: Recorder<'_>,
     request: &RunRequest,
     product: &Product,
     destination: &crate::bundle::Destination,
     build: &mut Build,
-    progress: &ProgressBar,
 ) -> Result<Verdict, Error> {
-    let (snapshot, _bundle) = match snapshot_and_bundle(
+    let (snapshot, _bundle) = snapshot_and_bundle(
         context,
+        recorder,
         product,
         destination,
         build,
         request.concurrency,
-        progress,
-    )
-    .await
-    {
-        Ok(done) => done,
-        Err(error) => {
-            announce(progress, &format!("snapshot/bundle failed: {error}"));
-            return Err(error);
-        }
-    };
-    for stage in ["snapshot", "bundle"] {
-        if let Some(s) = build.stages.iter().find(|s| s.name == stage) {
-            announce(
-                progress,
-                &format!(
-                    "{stage:<9} {:<9} {}",
-                    s.status,
-                    s.message.as_deref().unwrap_or_default()
-                ),
-            );
-        }
-    }
-
-    begin(context, build, "provision", progress).await?;
-    let cluster = match clusters::provision(context, build, &request.cluster).await {
-        Ok(cluster) => cluster,
-        Err(error) => return fail(context, build, "provision", error).await,
-    };
-    build.cluster = Some(cluster.name.clone());
-    end(
-        context,
-        build,
-        "provision",
-        Status::Succeeded,
-        format!("{} cluster {}", cluster.provider, cluster.name),
-        progress,
     )
     .await?;
 
+    recorder.begin(build, Stage::Provision).await?;
+    let cluster = match clusters::provision(context, build, &request.cluster).await {
+        Ok(cluster) => cluster,
+        Err(error) => return recorder.fail(build, Stage::Provision, error).await,
+    };
+    build.cluster = Some(cluster.name.clone());
+    let message = format!("{} cluster {}", cluster.provider, cluster.name);
+    recorder
+        .end(build, Stage::Provision, Status::Succeeded, message)
+        .await?;
+
     let tested = Box::pin(deploy_and_test(
         context,
+        recorder,
         request,
         &snapshot.lock,
         build,
         &cluster,
-        progress,
     ))
     .await;
 
-    begin(context, build, "teardown", progress).await?;
-    let mut record = ClusterRecord {
-        cluster: cluster.clone(),
-        build_id: Some(build.id.clone()),
-        state: ClusterState::Active,
-        torn_down_at: None,
-        last_error: None,
+    recorder.begin(build, Stage::Teardown).await?;
+    let mut record = ClusterRecord::active(cluster.clone(), &build.id);
+    let (status, message) = match clusters::teardown(context, &mut record).await {
+        Ok(()) => (
+            Status::Succeeded,
+            format!("cluster {} deleted", cluster.name),
+        ),
+        Err(error) => (Status::Failed, format!("{error} (the reaper tries again)")),
     };
-    let torn_down = clusters::teardown(context, &mut record).await;
-    match &torn_down {
-        Ok(()) => {
-            end(
-                context,
-                build,
-                "teardown",
-                Status::Succeeded,
-                format!("cluster {} deleted", cluster.name),
-                progress,
-            )
-            .await?;
-        }
-        Err(error) => {
-            end(
-                context,
-                build,
-                "teardown",
-                Status::Failed,
-                format!("{error} (the reaper tries again)"),
-                progress,
-            )
-            .await?;
-        }
-    }
+    recorder
+        .end(build, Stage::Teardown, status, message)
+        .await?;
 
     match tested {
         Ok(verdict) => {
-            let error = match verdict {
-                Verdict::Passed => None,
-                Verdict::ProductFailed => failed_stage_message(build),
+            let (status, error) = match verdict {
+                Verdict::Passed => (Status::Succeeded, None),
+                Verdict::ProductFailed => (Status::Failed, failed_stage_message(build)),
             };
-            build.finish(
-                if verdict == Verdict::Passed {
-                    Status::Succeeded
-                } else {
-                    Status::Failed
-                },
-                error,
-            );
-            context.store.save_build(build).await?;
+            recorder.finish(build, status, error).await?;
             Ok(verdict)
         }
         Err((stage, error)) => {
-            let message = error.to_string();
-            build.finish(Status::Failed, Some(format!("{stage}: {message}")));
-            context.store.save_build(build).await?;
+            let message = format!("{stage}: {error}");
+            recorder
+                .finish(build, Status::Failed, Some(message))
+                .await?;
             Err(error)
         }
     }
@@ -403,16 +305,17 @@ fn failed_stage_message(build: &Build) -> Option<String> {
 /// recorded as failed); a product failure is a verdict.
 async fn deploy_and_test(
     context: &Context,
+    recorder: Recorder<'_>,
     request: &RunRequest,
     lock: &Lock,
     build: &mut Build,
     cluster: &Cluster,
-    progress: &ProgressBar,
-) -> Result<Verdict, (&'static str, Error)> {
-    let stage_error = |stage: &'static str| move |error: Error| (stage, error);
-    begin(context, build, "deploy", progress)
+) -> Result<Verdict, (Stage, Error)> {
+    let stage_error = |stage: Stage| move |error: Error| (stage, error);
+    recorder
+        .begin(build, Stage::Deploy)
         .await
-        .map_err(stage_error("deploy"))?;
+        .map_err(stage_error(Stage::Deploy))?;
     let dir = build_dir(context, &build.id);
     let namespace = cluster
         .namespace
@@ -444,13 +347,15 @@ async fn deploy_and_test(
         Ok(prepared) => prepared,
         Err(error) => {
             let message = error.to_string();
-            let _ = end(context, build, "deploy", Status::Failed, message, progress).await;
-            return Err(("deploy", error));
+            let _ = recorder
+                .end(build, Stage::Deploy, Status::Failed, message)
+                .await;
+            return Err((Stage::Deploy, error));
         }
     };
 
     let deployed = deploy::deploy(
-        context,
+        recorder,
         build,
         &deploy::Target {
             helm: &helm,
@@ -463,7 +368,7 @@ async fn deploy_and_test(
         },
     )
     .await
-    .map_err(stage_error("deploy"))?;
+    .map_err(stage_error(Stage::Deploy))?;
     let failed: Vec<&str> = build
         .components
         .iter()
@@ -482,26 +387,22 @@ async fn deploy_and_test(
             build.components.len(),
             failed.join(", ")
         );
-        end(context, build, "deploy", Status::Failed, message, progress)
+        recorder
+            .end(build, Stage::Deploy, Status::Failed, message)
             .await
-            .map_err(stage_error("deploy"))?;
+            .map_err(stage_error(Stage::Deploy))?;
         return Ok(Verdict::ProductFailed);
     }
     let message = format!("{} components deployed", build.components.len());
-    end(
-        context,
-        build,
-        "deploy",
-        Status::Succeeded,
-        message,
-        progress,
-    )
-    .await
-    .map_err(stage_error("deploy"))?;
-
-    begin(context, build, "test", progress)
+    recorder
+        .end(build, Stage::Deploy, Status::Succeeded, message)
         .await
-        .map_err(stage_error("test"))?;
+        .map_err(stage_error(Stage::Deploy))?;
+
+    recorder
+        .begin(build, Stage::Test)
+        .await
+        .map_err(stage_error(Stage::Test))?;
     let build_context = build_context(build, lock, &namespace);
     let environment = testing::Environment {
         kube: &kube,
@@ -511,14 +412,13 @@ async fn deploy_and_test(
         dir: &dir,
         parallelism: request.parallelism,
     };
-    let tested = testing::run_plan(context, build, &fetched.tests, &environment, progress).await;
-    match tested {
-        Ok(()) => {}
-        Err(error) => {
-            let message = error.to_string();
-            let _ = end(context, build, "test", Status::Failed, message, progress).await;
-            return Err(("test", error));
-        }
+    let tested = testing::run_plan(recorder, build, &fetched.tests, &environment).await;
+    if let Err(error) = tested {
+        let message = error.to_string();
+        let _ = recorder
+            .end(build, Stage::Test, Status::Failed, message)
+            .await;
+        return Err((Stage::Test, error));
     }
     let blocking_failed = build
         .tests
@@ -539,9 +439,10 @@ async fn deploy_and_test(
     } else {
         Status::Failed
     };
-    end(context, build, "test", status, message, progress)
+    recorder
+        .end(build, Stage::Test, status, message)
         .await
-        .map_err(stage_error("test"))?;
+        .map_err(stage_error(Stage::Test))?;
     Ok(if blocking_failed == 0 {
         Verdict::Passed
     } else {

@@ -19,13 +19,14 @@ use chorale_test_jobs::results::{
 };
 use chorale_test_jobs::{Action, BuildContext, PlannedTest};
 use futures::StreamExt;
-use indicatif::ProgressBar;
 use jiff::Timestamp;
 use tokio::time::{Instant, sleep};
 
 use crate::builds::{Build, Status, TestArtefacts, TestRun};
-use crate::context::Context;
 use crate::errors::Error;
+
+use super::events::BuildEvent;
+use super::recorder::Recorder;
 
 /// How often Chorale's own checks look at the cluster.
 const POLL: Duration = Duration::from_secs(1);
@@ -56,11 +57,10 @@ pub(super) struct Environment<'a> {
 /// the store or the build folder fails; a test that fails (or whose cluster calls fail) is a
 /// failed test.
 pub(super) async fn run_plan(
-    context: &Context,
+    recorder: Recorder<'_>,
     build: &mut Build,
     plan: &[PlannedTest],
     environment: &Environment<'_>,
-    progress: &ProgressBar,
 ) -> Result<(), Error> {
     build.tests = plan
         .iter()
@@ -76,12 +76,14 @@ pub(super) async fn run_plan(
             artefacts: TestArtefacts::default(),
         })
         .collect();
-    context.store.save_build(build).await?;
+    recorder.save(build).await?;
     for (index, test) in plan.iter().enumerate() {
         build.tests[index].status = Status::Running;
         build.tests[index].started_at = Some(Timestamp::now());
-        context.store.save_build(build).await?;
-        progress.set_message(format!("test {}", test.name));
+        recorder.save(build).await?;
+        recorder.tell(&BuildEvent::TestStarted {
+            test: test.name.clone(),
+        });
         let dir = environment.dir.join("tests").join(&test.name);
         let outcome = run_test(test, environment).await;
         let run = &mut build.tests[index];
@@ -99,7 +101,13 @@ pub(super) async fn run_plan(
                 source,
             })?;
         run.message = outcome.message;
-        context.store.save_build(build).await?;
+        let ended = BuildEvent::TestEnded {
+            test: run.name.clone(),
+            status: run.status,
+            attempts: run.attempts,
+        };
+        recorder.save(build).await?;
+        recorder.tell(&ended);
     }
     Ok(())
 }

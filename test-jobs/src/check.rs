@@ -14,7 +14,7 @@ use crate::context::{BuildContext, is_dns_label};
 use crate::duration;
 use crate::node::Node;
 use crate::parameters::Checker;
-use crate::plan::{Gate, Problem, TestPlanEntry};
+use crate::written::{Gate, Problem, TestPlanEntry};
 
 /// The most retries a test may have.
 pub const MAX_RETRIES: u32 = 10;

@@ -1,0 +1,107 @@
+//! Operations: one request struct and one core function for each thing a user can do (the CLI
+//! and, later, the HTTP API and the scheduler build the same requests and call the same
+//! functions). Each build is persisted after every stage, so what the store shows is what
+//! happened, even when a stage fails; what happens is told to the caller's observer.
+
+use std::path::PathBuf;
+
+use crate::builds::{Build, Stage, Status};
+use crate::bundle::BundleOutcome;
+use crate::context::Context;
+use crate::engine::events::Observer;
+use crate::engine::recorder::Recorder;
+use crate::engine::{destination, snapshot_and_bundle};
+use crate::errors::Error;
+use crate::lock::Lock;
+use crate::manifest::load_product;
+use crate::snapshot::snapshot;
+
+pub use crate::engine::{DEFAULT_PARALLELISM, RunOutcome, RunRequest, Verdict, run_product};
+
+/// Default number of requests in flight while resolving and pushing.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// Resolve a product into a lock.
+#[derive(Debug, Clone)]
+pub struct SnapshotRequest {
+    /// The product manifest.
+    pub manifest: PathBuf,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+}
+
+/// Snapshot a product and push it as a bundle.
+#[derive(Debug, Clone)]
+pub struct BundleRequest {
+    /// The product manifest.
+    pub manifest: PathBuf,
+    /// `host[:port]/repo` to push to; `None` writes OCI layouts under `STATE/oci`.
+    pub registry: Option<String>,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Who asked: `cli`, `schedule`, `api`.
+    pub trigger: String,
+}
+
+/// A finished bundle build.
+#[derive(Debug, Clone)]
+pub struct Bundled {
+    /// The build, as stored.
+    pub build: Build,
+    /// The lock it bundled.
+    pub lock: Lock,
+    /// What was pushed.
+    pub bundle: BundleOutcome,
+}
+
+/// Load, check and snapshot a product; the lock is stored. Nothing is stored on failure.
+pub async fn snapshot_product(
+    context: &Context,
+    request: &SnapshotRequest,
+    observer: &dyn Observer,
+) -> Result<Lock, Error> {
+    let product = load_product(&request.manifest)?;
+    let previous = context.store.latest_lock(&product.name).await?;
+    let snapshot = snapshot(
+        &product,
+        &context.runners,
+        request.concurrency,
+        previous.as_ref(),
+        observer,
+    )
+    .await?;
+    context.store.put_lock(&snapshot.lock).await?;
+    Ok(snapshot.lock)
+}
+
+/// Snapshot a product and push its bundle, recording the build and every stage. An invalid
+/// manifest or option fails before any build is recorded.
+pub async fn bundle_product(
+    context: &Context,
+    request: &BundleRequest,
+    observer: &dyn Observer,
+) -> Result<Bundled, Error> {
+    let product = load_product(&request.manifest)?;
+    let destination = destination(context, request.registry.as_deref())?;
+    let recorder = Recorder {
+        store: &context.store,
+        observer,
+    };
+    let mut build = Build::start(&product.name, &request.trigger, &Stage::BUNDLE);
+    recorder.started(&build).await?;
+    let (snapshot, outcome) = snapshot_and_bundle(
+        context,
+        recorder,
+        &product,
+        &destination,
+        &mut build,
+        request.concurrency,
+    )
+    .await?;
+    recorder.finish(&mut build, Status::Succeeded, None).await?;
+    Ok(Bundled {
+        build,
+        lock: snapshot.lock,
+        bundle: outcome,
+    })
+}
