@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::errors::Error;
-use crate::lock::{Lock, LockedComponent};
+use crate::resources::lock::{Lock, LockedComponent};
 
 /// An old and a new value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -155,8 +155,8 @@ pub async fn find_lock(context: &Context, name: &str) -> Result<Lock, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::{LockedChart, LockedImage, LockedSource};
-    use crate::manifest::VersionLine;
+    use crate::resources::lock::{LockedChart, LockedImage, LockedSource};
+    use crate::resources::version_line::VersionLine;
 
     fn component(name: &str, commit: &str, image: &str) -> LockedComponent {
         LockedComponent {

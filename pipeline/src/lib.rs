@@ -8,7 +8,6 @@
 //! [`store::Store`]; the [`report`] of a build and the [`notify`]cations that announce it.
 
 pub mod archive;
-pub mod builds;
 pub mod bundle;
 pub mod chart;
 pub mod cli;
@@ -17,11 +16,11 @@ pub mod context;
 pub mod diff;
 pub mod engine;
 pub mod errors;
-pub mod lock;
 pub mod manifest;
 pub mod notify;
 pub mod ops;
 pub mod report;
+pub mod resources;
 pub mod snapshot;
 pub mod store;
 pub mod waves;

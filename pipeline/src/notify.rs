@@ -12,114 +12,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chorale_reports::{
-    AttemptEvent, ChannelKind, Message, Notifier, NotifierConfig, Report, RetryPolicy, Templates,
-    deliver,
+    AttemptEvent, Message, Notifier, NotifierConfig, Report, RetryPolicy, Templates, deliver,
 };
 use futures::future::join_all;
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 pub use chorale_reports::Event;
 
 use crate::context::Context;
 use crate::manifest::Product;
+use crate::resources::delivery::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
 use crate::store::Store;
 
 /// What a sender's lease covers beyond the attempt's own timeout or the wait before the next
 /// attempt: a sender that has not written for this long after its lease is taken for dead.
 const LEASE_SLACK: Duration = Duration::from_secs(5);
-
-/// Where a delivery is; its name (`delivered`, …) is what the database and the CLI show.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Serialize,
-    Deserialize,
-    strum::Display,
-    strum::EnumString,
-    strum::IntoStaticStr,
-)]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase", parse_err_fn = unknown_delivery_state, parse_err_ty = String)]
-pub enum DeliveryState {
-    /// Recorded, or waiting for its next attempt.
-    Pending,
-    /// An attempt is under way.
-    Sending,
-    /// The receiver accepted it.
-    Delivered,
-    /// Given up: a final error, or no attempt left.
-    Failed,
-}
-
-fn unknown_delivery_state(text: &str) -> String {
-    format!("unknown delivery state `{text}`")
-}
-
-impl DeliveryState {
-    /// The lower-case name used in the database and the CLI.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-/// One message about one build to one notifier, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Delivery {
-    /// 16 hex digits.
-    pub id: String,
-    /// The build it is about.
-    pub build_id: String,
-    /// The notifier's name in the product.
-    pub notifier: String,
-    /// The kind of channel.
-    pub channel: ChannelKind,
-    /// What it announces.
-    pub event: Event,
-    /// Where it is.
-    pub state: DeliveryState,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// Why the last failed attempt (or the preparation) failed; kept after a later success.
-    /// Never holds a secret: endpoints are shown as scheme, host and port.
-    pub last_error: Option<String>,
-    /// When it was recorded.
-    pub created_at: Timestamp,
-    /// When its record last changed.
-    pub updated_at: Timestamp,
-}
-
-/// A delivery with what it takes to send it again; none of it is a secret.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DeliveryRecord {
-    /// The delivery.
-    pub delivery: Delivery,
-    /// The notifier's configuration: where its secrets are, not what they are.
-    pub config: NotifierConfig,
-    /// The message, built once; `None` when it could not be built.
-    pub message: Option<Message>,
-    /// The retries it is allowed.
-    pub policy: RetryPolicy,
-    /// Until when its sender is known to be alive.
-    pub lease_until: Option<Timestamp>,
-}
-
-/// What an attempt changed in a delivery's record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryUpdate {
-    /// The new state.
-    pub state: DeliveryState,
-    /// Attempts made so far.
-    pub attempts: u32,
-    /// The new last error; `None` keeps the recorded one.
-    pub last_error: Option<String>,
-    /// Until when the sender is known to be alive; `None` once nothing more will happen.
-    pub lease_until: Option<Timestamp>,
-}
 
 /// Tell every notifier of `product` that subscribed to `event` about the build `report`
 /// describes, and return the deliveries as they ended.

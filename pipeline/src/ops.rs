@@ -5,18 +5,46 @@
 
 use std::path::PathBuf;
 
-use crate::builds::{Build, Stage, Status};
-use crate::bundle::BundleOutcome;
 use crate::context::Context;
 use crate::engine::events::Observer;
 use crate::engine::recorder::Recorder;
 use crate::engine::{destination, snapshot_and_bundle};
 use crate::errors::Error;
-use crate::lock::Lock;
 use crate::manifest::load_product;
+use crate::resources::build::{Build, Stage, Status};
+use crate::resources::bundle::BundleOutcome;
+use crate::resources::lock::Lock;
 use crate::snapshot::snapshot;
 
 pub use crate::engine::{DEFAULT_PARALLELISM, RunOutcome, RunRequest, Verdict, run_product};
+
+use crate::clusters::Reaped;
+use crate::engine::events::BuildEvent;
+use crate::resources::delivery::Delivery;
+
+/// Mark builds whose process is gone as interrupted and tear down the clusters that are past
+/// their TTL or whose build is over or gone, telling `observer` of each. A duty for the
+/// scheduler, and what `chorale run` does first.
+pub async fn reap(context: &Context, observer: &dyn Observer) -> Result<Reaped, Error> {
+    let reaped = crate::clusters::reap(context).await?;
+    for build in &reaped.interrupted {
+        observer.event(&BuildEvent::Housekeeping {
+            message: format!("build {build} was interrupted earlier"),
+        });
+    }
+    for cluster in &reaped.torn_down {
+        observer.event(&BuildEvent::Housekeeping {
+            message: format!("reaped cluster {cluster}"),
+        });
+    }
+    Ok(reaped)
+}
+
+/// Send again the deliveries a dead process left unsent (once their sender's lease ran out).
+/// A duty for the scheduler, and what `chorale run` does alongside its build.
+pub async fn resume_deliveries(context: &Context) -> Vec<Delivery> {
+    crate::notify::resume_pending(context).await
+}
 
 /// Default number of requests in flight while resolving and pushing.
 pub const DEFAULT_CONCURRENCY: usize = 32;

@@ -17,13 +17,13 @@ use jiff::Timestamp;
 
 pub use chorale_reports::{Format, Report};
 
-use crate::builds::{self, Build, Status, TestRun};
 use crate::clusters::build_dir;
 use crate::context::Context;
 use crate::diff::{ComponentDiff, diff};
 use crate::errors::Error;
-use crate::lock::{Lock, LockedComponent};
 use crate::manifest::Product;
+use crate::resources::build::{self, Build, Status, TestRun};
+use crate::resources::lock::{Lock, LockedComponent};
 
 /// Commits listed per component; the rest are counted as omitted.
 const COMMITS_LISTED: usize = 50;
@@ -156,7 +156,7 @@ fn stage_status(status: Status) -> StageStatus {
     }
 }
 
-fn stage(stage: &builds::StageRun) -> StageRecord {
+fn stage(stage: &build::StageRun) -> StageRecord {
     StageRecord {
         name: stage.name.to_string(),
         status: stage_status(stage.status),
@@ -175,7 +175,7 @@ fn duration_ms(start: Option<Timestamp>, end: Option<Timestamp>) -> Option<u64> 
 
 /// A component's deploy. One that never started reads as skipped, one that never ended
 /// (the process died) as failed.
-fn deploy(deploy: &builds::ComponentDeploy) -> ComponentDeploy {
+fn deploy(deploy: &build::ComponentDeploy) -> ComponentDeploy {
     let (status, default_message) = match deploy.status {
         Status::Succeeded => (DeployStatus::Deployed, None),
         Status::Failed => (DeployStatus::Failed, None),

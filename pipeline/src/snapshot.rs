@@ -19,8 +19,10 @@ use crate::Runners;
 use crate::chart::{self, ChartPackage};
 use crate::engine::events::{BuildEvent, Observer};
 use crate::errors::{ComponentError, SnapshotErrors};
-use crate::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource, PinnedImage};
 use crate::manifest::{ChartSource, Component, Product};
+use crate::resources::lock::{
+    Lock, LockedChart, LockedComponent, LockedImage, LockedSource, PinnedImage,
+};
 
 /// A product resolved: the lock and where each chart's content is.
 #[derive(Debug, Clone)]

@@ -12,11 +12,13 @@ use jiff::Timestamp;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Connection, Row};
 
-use crate::builds::{Build, BundleRef, ComponentDeploy, Owner, Stage, StageRun, Status, TestRun};
-use crate::bundle::BundleOutcome;
-use crate::clusters::{ClusterRecord, ClusterState};
 use crate::errors::StoreError;
-use crate::lock::Lock;
+use crate::resources::build::{
+    Build, BundleRef, ComponentDeploy, Owner, Stage, StageRun, Status, TestRun,
+};
+use crate::resources::bundle::BundleOutcome;
+use crate::resources::cluster::{ClusterRecord, ClusterState};
+use crate::resources::lock::Lock;
 
 /// `SELECT` of every build column, followed by the rest of the query.
 macro_rules! select_builds {

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::lock::Lock;
+use crate::resources::lock::Lock;
 
 /// The components of `lock` in waves: wave 0 depends on nothing, wave N only on components of
 /// earlier waves (its longest dependency chain has N links). Within a wave, sorted by name.
@@ -65,8 +65,8 @@ pub fn dependents_of(lock: &Lock, failed: &str) -> BTreeSet<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::{LockedChart, LockedComponent};
-    use crate::manifest::VersionLine;
+    use crate::resources::lock::{LockedChart, LockedComponent};
+    use crate::resources::version_line::VersionLine;
 
     fn lock(edges: &[(&str, &[&str])]) -> Lock {
         Lock::new(

@@ -14,9 +14,9 @@ use super::{
     COMPONENT_ANNOTATION, LOCK_MEDIA_TYPE, TESTS_MEDIA_TYPE, VALUES_FOLDER, VALUES_MEDIA_TYPE,
 };
 use crate::archive;
-use crate::builds::BundleRef;
 use crate::chart::HELM_CHART_MEDIA_TYPE;
-use crate::lock::Lock;
+use crate::resources::build::BundleRef;
+use crate::resources::lock::Lock;
 
 /// A component's files, as written by [`fetch_bundle`].
 #[derive(Debug, Clone, PartialEq, Eq)]

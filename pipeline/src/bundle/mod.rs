@@ -17,14 +17,15 @@ use chorale_runners::RegistryError;
 use chorale_runners::digest::sha256;
 use chorale_runners::registry::{OciLayout, RegistryClient, parse_reference};
 use futures::{StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::archive;
 use crate::chart::{HELM_CHART_MEDIA_TYPE, HELM_CONFIG_MEDIA_TYPE};
 use crate::errors::Error;
-use crate::lock::Lock;
+use crate::resources::bundle::{BundleOutcome, PushedChart};
+use crate::resources::lock::Lock;
 use crate::snapshot::{ChartContent, Snapshot};
 
 pub use fetch::{ComponentFiles, FetchedBundle, fetch_bundle};
@@ -59,38 +60,6 @@ pub enum Destination {
         /// The folder.
         root: PathBuf,
     },
-}
-
-/// A chart pushed on its own.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PushedChart {
-    /// The component it belongs to.
-    pub component: String,
-    /// Where it is: `host/path/charts/name:tag` or `oci:DIR:tag`.
-    pub reference: String,
-    /// Its manifest digest.
-    pub digest: String,
-}
-
-/// What a bundle push did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BundleOutcome {
-    /// The bundle manifest digest.
-    pub digest: String,
-    /// Pullable by digest: `host/path/product@sha256:…` or `oci:DIR@sha256:…`.
-    pub reference: String,
-    /// The repository it is in.
-    pub repository: String,
-    /// The tags pointing at it.
-    pub tags: Vec<String>,
-    /// The lock it carries.
-    pub lock_id: String,
-    /// Every chart, also pushed on its own.
-    pub charts: Vec<PushedChart>,
-    /// Blob bytes actually uploaded (0 when everything was already there).
-    pub uploaded_bytes: u64,
 }
 
 /// A chart's two blobs and the manifest that joins them.

@@ -21,7 +21,7 @@ use crate::context::Context;
 use crate::errors::{Error, exit};
 use crate::ops::{
     BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
-    bundle_product, run_product, snapshot_product,
+    bundle_product, reap, resume_deliveries, run_product, snapshot_product,
 };
 use progress::{Lines, Progress};
 
@@ -370,9 +370,21 @@ fn run_request(global: &Global, args: &RunArgs) -> RunRequest {
 
 async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
     let context = context(global).await?;
-    let request = run_request(global, &args);
+    // Bad input changes nothing: checked before anything else is touched.
+    let run = run_request(global, &args).check(&context)?;
     let progress = Progress::new("running", Lines::Build);
-    let outcome = Box::pin(run_product(&context, &request, &progress, interrupted())).await;
+    // The duties a killed earlier run may have left: its build and cluster reaped first, its
+    // unsent deliveries sent alongside this build.
+    if let Err(error) = reap(&context, &progress).await {
+        progress.finish();
+        return Err(error);
+    }
+    let resumed = tokio::spawn({
+        let context = context.clone();
+        async move { resume_deliveries(&context).await }
+    });
+    let outcome = Box::pin(run_product(&context, &run, &progress, interrupted())).await;
+    let _ = resumed.await;
     progress.finish();
     let outcome = outcome?;
     let bundle = match &outcome.build.bundle {
@@ -403,7 +415,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                     });
                 }
                 ClustersCommand::Reap { output } => {
-                    let reaped = crate::clusters::reap(&context).await?;
+                    let reaped = reap(&context, &crate::engine::events::Ignore).await?;
                     print(&match output.output {
                         Output::Json => json(&reaped),
                         Output::Text => render::reaped(&reaped),

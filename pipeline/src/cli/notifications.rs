@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::notify::Delivery;
+use crate::resources::delivery::Delivery;
 
 /// Deliveries as a table: where each went, what it announced, how it ended and why.
 pub fn deliveries(deliveries: &[Delivery]) -> String {

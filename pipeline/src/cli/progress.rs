@@ -129,7 +129,7 @@ pub fn line(event: &BuildEvent) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builds::{Stage, Status};
+    use crate::resources::build::{Stage, Status};
 
     #[test]
     fn a_builds_lines_read_as_before() {

@@ -4,12 +4,13 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
-use crate::builds::Build;
-use crate::bundle::BundleOutcome;
-use crate::clusters::{ClusterRecord, Reaped};
+use crate::clusters::Reaped;
 use crate::diff::LockDiff;
-use crate::lock::Lock;
 use crate::ops::Bundled;
+use crate::resources::build::Build;
+use crate::resources::bundle::BundleOutcome;
+use crate::resources::cluster::ClusterRecord;
+use crate::resources::lock::Lock;
 
 fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);

@@ -14,9 +14,9 @@ use chorale_runners::kube::Kube;
 use futures::StreamExt;
 use jiff::Timestamp;
 
-use crate::builds::{Build, ComponentDeploy, Status};
 use crate::bundle::FetchedBundle;
 use crate::errors::Error;
+use crate::resources::build::{Build, ComponentDeploy, Status};
 use crate::waves::deploy_waves;
 
 use super::BLOCKED_AFTER;

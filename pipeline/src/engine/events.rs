@@ -5,7 +5,7 @@
 
 use std::sync::Mutex;
 
-use crate::builds::{Stage, Status};
+use crate::resources::build::{Stage, Status};
 
 /// One thing that happened during a build (or a snapshot).
 #[derive(Debug, Clone, PartialEq)]

@@ -22,13 +22,14 @@ use chorale_runners::helm::Helm;
 use chorale_runners::kube::Kube;
 use chorale_test_jobs::{BuildContext, ComponentContext, ImageContext, PinnedImage};
 
-use crate::builds::{Build, Stage, Status};
 use crate::bundle::fetch_bundle;
-use crate::clusters::{self, ClusterRecord, ClusterRequest, ClusterState, build_dir};
+use crate::clusters::{self, ClusterRequest, build_dir};
 use crate::context::Context;
 use crate::errors::Error;
-use crate::lock::Lock;
 use crate::manifest::{Product, load_product};
+use crate::resources::build::{Build, Stage, Status};
+use crate::resources::cluster::{ClusterRecord, ClusterState};
+use crate::resources::lock::Lock;
 
 use events::{BuildEvent, Observer};
 pub(crate) use package::{destination, snapshot_and_bundle};
@@ -70,6 +71,34 @@ pub enum Verdict {
     ProductFailed,
 }
 
+/// A run whose input was checked ([`RunRequest::check`]): the product loaded, the bundle's
+/// destination and the options valid. Nothing is touched before a run is checked.
+#[derive(Debug, Clone)]
+pub struct CheckedRun {
+    request: RunRequest,
+    product: Product,
+    destination: crate::bundle::Destination,
+}
+
+impl RunRequest {
+    /// Checks everything a run needs from its request, before anything is touched: bad input
+    /// changes nothing.
+    pub fn check(&self, context: &Context) -> Result<CheckedRun, Error> {
+        let product = load_product(&self.manifest)?;
+        let destination = destination(context, self.registry.as_deref())?;
+        if self.parallelism == 0 {
+            return Err(Error::Invalid(
+                "--parallelism must be at least 1".to_owned(),
+            ));
+        }
+        Ok(CheckedRun {
+            request: self.clone(),
+            product,
+            destination,
+        })
+    }
+}
+
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -83,12 +112,12 @@ pub struct RunOutcome {
 /// must stop: the work under way is dropped (helm and kube calls are cancelled), the cluster
 /// is torn down and the build recorded as interrupted.
 ///
-/// Errors: an invalid manifest or option before anything is recorded; an infrastructure
-/// failure (registry, cluster, Kubernetes API, store) after the build was recorded as failed
-/// and its cluster torn down; [`Error::Interrupted`].
+/// Errors: an infrastructure failure (registry, cluster, Kubernetes API, store) after the
+/// build was recorded as failed and its cluster torn down; [`Error::Interrupted`]. (Bad input
+/// was refused by [`RunRequest::check`].)
 pub async fn run_product(
     context: &Context,
-    request: &RunRequest,
+    run: &CheckedRun,
     observer: &dyn Observer,
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
@@ -96,39 +125,19 @@ pub async fn run_product(
         store: &context.store,
         observer,
     };
-    // Bad input changes nothing: checked before anything else is touched.
-    let product = load_product(&request.manifest)?;
-    let destination = destination(context, request.registry.as_deref())?;
-    if request.parallelism == 0 {
-        return Err(Error::Invalid(
-            "--parallelism must be at least 1".to_owned(),
-        ));
-    }
-    // Whatever an earlier, killed run left behind goes next.
-    let reaped = clusters::reap(context).await?;
-    for build in &reaped.interrupted {
-        recorder.tell(&BuildEvent::Housekeeping {
-            message: format!("build {build} was interrupted earlier"),
-        });
-    }
-    for cluster in &reaped.torn_down {
-        recorder.tell(&BuildEvent::Housekeeping {
-            message: format!("reaped cluster {cluster}"),
-        });
-    }
-    // Deliveries a killed process left unsent go out alongside this run.
-    let resumed = tokio::spawn({
-        let context = context.clone();
-        async move { crate::notify::resume_pending(&context).await }
-    });
-
+    let CheckedRun {
+        request,
+        product,
+        destination,
+    } = run;
+    let product = product.clone();
     let mut build = Build::start(&product.name, &request.trigger, &Stage::RUN);
     build.owner = Some(clusters::this_process());
     build.candidate_version = Some(candidate_version(&product, &build));
     recorder.started(&build).await?;
 
     let result = tokio::select! {
-        result = stages(context, recorder, request, &product, &destination, &mut build) => result,
+        result = stages(context, recorder, request, &product, destination, &mut build) => result,
         signal = interrupt => Err(Error::Interrupted(signal)),
     };
     if let Err(Error::Interrupted(signal)) = &result {
@@ -147,7 +156,6 @@ pub async fn run_product(
     if build.status.is_final() {
         report_and_notify(context, recorder, &product, &build).await;
     }
-    let _ = resumed.await;
     let verdict = result?;
     Ok(RunOutcome { build, verdict })
 }

@@ -3,11 +3,12 @@
 
 use chorale_runners::registry::{has_registry_host, has_tag_or_digest, parse_reference};
 
-use crate::builds::{Build, BundleRef, Stage, Status};
-use crate::bundle::{BundleOutcome, Destination, push_bundle};
+use crate::bundle::{Destination, push_bundle};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::manifest::Product;
+use crate::resources::build::{Build, BundleRef, Stage, Status};
+use crate::resources::bundle::BundleOutcome;
 use crate::snapshot::{Snapshot, snapshot};
 
 use super::recorder::Recorder;

@@ -1,8 +1,8 @@
 //! The one way a stage is recorded: the build saved and the event sent together, so what the
 //! store shows is what the observers were told.
 
-use crate::builds::{Build, Stage, Status};
 use crate::errors::Error;
+use crate::resources::build::{Build, Stage, Status};
 use crate::store::Store;
 
 use super::events::{BuildEvent, Observer};
@@ -62,7 +62,7 @@ impl Recorder<'_> {
             message: Some(message),
             seconds: build
                 .stage(stage)
-                .and_then(crate::builds::StageRun::seconds)
+                .and_then(crate::resources::build::StageRun::seconds)
                 .unwrap_or_default(),
         });
         Ok(())

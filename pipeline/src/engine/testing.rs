@@ -22,8 +22,8 @@ use futures::StreamExt;
 use jiff::Timestamp;
 use tokio::time::{Instant, sleep};
 
-use crate::builds::{Build, Status, TestArtefacts, TestRun};
 use crate::errors::Error;
+use crate::resources::build::{Build, Status, TestArtefacts, TestRun};
 
 use super::events::BuildEvent;
 use super::recorder::Recorder;

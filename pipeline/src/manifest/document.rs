@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 /// The API version every Chorale document carries.
-pub const API_VERSION: &str = "chorale.dev/v1alpha1";
+pub use crate::resources::API_VERSION;
 
 /// A `kind: Product` document: a version line and the components it is assembled from.
 #[derive(Debug, Deserialize, JsonSchema)]

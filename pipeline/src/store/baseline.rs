@@ -3,8 +3,8 @@
 use jiff::Timestamp;
 
 use super::{Store, build_from_row, millis};
-use crate::builds::{Build, Status};
 use crate::errors::StoreError;
+use crate::resources::build::{Build, Status};
 
 impl Store {
     /// The newest build of `product` created before `before`, other than `except`, that

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 
 use super::{Store, corrupt, from_millis, millis, optional_time};
 use crate::errors::StoreError;
-use crate::notify::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
+use crate::resources::delivery::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
 
 /// `SELECT` of the columns a [`Delivery`] shows, followed by the rest of the query.
 macro_rules! select_deliveries {

@@ -2,9 +2,9 @@
 //! skopeo); registry authentication; and a registry that goes down halfway.
 
 use chorale::archive;
-use chorale::builds::{BundleRef, Status};
 use chorale::bundle::fetch_bundle;
 use chorale::ops::{BundleRequest, bundle_product};
+use chorale::resources::build::{BundleRef, Status};
 use chorale_runners::registry::OciLayout;
 use chorale_testkit::Registry;
 use serde_json::Value;
@@ -120,7 +120,7 @@ async fn a_bundle_in_the_registry_is_readable_by_helm_and_skopeo() {
         &format!("docker://{target}/demo:latest"),
     ]);
     assert_eq!(
-        serde_json::from_str::<chorale::lock::Lock>(&config).unwrap(),
+        serde_json::from_str::<chorale::resources::lock::Lock>(&config).unwrap(),
         bundled.lock
     );
     let tags: Value = serde_json::from_str(&skopeo(&[

@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use chorale::builds::{Build, Stage, Status};
-use chorale::clusters::{ClusterRecord, ClusterState, reap, this_process};
+use chorale::clusters::{reap, this_process};
+use chorale::resources::build::{Build, Stage, Status};
+use chorale::resources::cluster::{ClusterRecord, ClusterState};
 use chorale_runners::cluster::{Cluster, ClusterHandle, ProviderKind};
 use jiff::{SignedDuration, Timestamp};
 

@@ -2,8 +2,8 @@
 //! recorded once per build, notifier and event; updated after each attempt; resumable only
 //! once the sender's lease ran out, and claimed by one process only.
 
-use chorale::builds::{Build, Stage};
-use chorale::notify::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
+use chorale::resources::build::{Build, Stage};
+use chorale::resources::delivery::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
 use chorale::store::Store;
 use chorale_reports::{ChannelKind, Event, Message, NotifierConfig, Payload, RetryPolicy};
 use jiff::Timestamp;

@@ -5,9 +5,10 @@
 
 use std::time::Duration;
 
-use chorale::builds::{Build, Status};
-use chorale::notify::{DeliveryState, Event, notify, resume_pending};
+use chorale::notify::{Event, notify, resume_pending};
 use chorale::report::{build_report, write_report};
+use chorale::resources::build::{Build, Status};
+use chorale::resources::delivery::DeliveryState;
 use chorale_reports::ChannelKind;
 use chorale_testkit::LogCapture;
 use chorale_testkit::webhook::{Platform, Receiver, Reply, TOKEN, unused_port};

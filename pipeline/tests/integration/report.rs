@@ -2,9 +2,9 @@
 //! and digests that changed since the last green build, read from real git repositories;
 //! `chorale report` in every format.
 
-use chorale::builds::{Build, ComponentDeploy, Status, TestArtefacts, TestRun};
-use chorale::lock::Lock;
 use chorale::report::{Format, build_report, file_name, write_report};
+use chorale::resources::build::{Build, ComponentDeploy, Status, TestArtefacts, TestRun};
+use chorale::resources::lock::Lock;
 use chorale_reports::model::{CaseOutcome, ChangeKind, JobStatus, Verdict};
 use chorale_test_jobs::Gate;
 use serde_json::Value;

@@ -1,11 +1,11 @@
 //! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
 
-use chorale::builds::{
+use chorale::resources::build::{
     Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestArtefacts, TestRun,
 };
-use chorale::bundle::BundleOutcome;
-use chorale::lock::{Lock, LockedChart, LockedComponent};
-use chorale::manifest::VersionLine;
+use chorale::resources::bundle::BundleOutcome;
+use chorale::resources::lock::{Lock, LockedChart, LockedComponent};
+use chorale::resources::version_line::VersionLine;
 use chorale::store::Store;
 use chorale_test_jobs::Gate;
 

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use chorale::Context;
-use chorale::builds::{Build, Stage, StageRun, Status};
-use chorale::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource};
 use chorale::manifest::{Product, VersionLine, load_product};
+use chorale::resources::build::{Build, Stage, StageRun, Status};
+use chorale::resources::lock::{Lock, LockedChart, LockedComponent, LockedImage, LockedSource};
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::{GitDaemon, GitRepo};
 use jiff::Timestamp;

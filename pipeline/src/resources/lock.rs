@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::manifest::VersionLine;
-use crate::manifest::document::API_VERSION;
+use super::API_VERSION;
+use super::version_line::VersionLine;
 
 /// A snapshot of a product: what exactly a build deploys.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
