@@ -342,7 +342,11 @@ impl ClusterError {
 }
 
 fn provider_names() -> String {
-    ProviderKind::ALL.map(ProviderKind::as_str).join(", ")
+    ProviderKind::ALL
+        .iter()
+        .map(|kind| kind.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn output_suffix(output: &str) -> String {

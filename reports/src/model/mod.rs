@@ -93,8 +93,9 @@ impl StageRecord {
 }
 
 /// Where a stage is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum StageStatus {
     /// Not started yet.
     Pending,
@@ -113,14 +114,7 @@ pub enum StageStatus {
 impl StageStatus {
     /// The status as written in reports (`succeeded`, `failed`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            StageStatus::Pending => "pending",
-            StageStatus::Running => "running",
-            StageStatus::Succeeded => "succeeded",
-            StageStatus::Failed => "failed",
-            StageStatus::Skipped => "skipped",
-            StageStatus::Interrupted => "interrupted",
-        }
+        self.into()
     }
 
     /// Whether this status lets the build be green: succeeded, or skipped on purpose.
@@ -199,8 +193,9 @@ impl TestJobResult {
 }
 
 /// Whether a test job decides the verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Gate {
     /// A failure makes the build red.
     Blocking,
@@ -211,16 +206,14 @@ pub enum Gate {
 impl Gate {
     /// `blocking` or `informing`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Gate::Blocking => "blocking",
-            Gate::Informing => "informing",
-        }
+        self.into()
     }
 }
 
 /// How a test job's last attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum JobStatus {
     /// The job completed successfully.
     Passed,
@@ -237,13 +230,7 @@ pub enum JobStatus {
 impl JobStatus {
     /// The status as written in reports (`passed`, `timed-out`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            JobStatus::Passed => "passed",
-            JobStatus::Failed => "failed",
-            JobStatus::Errored => "errored",
-            JobStatus::TimedOut => "timed-out",
-            JobStatus::Skipped => "skipped",
-        }
+        self.into()
     }
 }
 

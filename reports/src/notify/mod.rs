@@ -38,8 +38,20 @@ pub use retry::{AttemptEvent, DeliveryOutcome, RetryPolicy, deliver};
 pub use secret::{EnvLookup, process_env};
 
 /// What a notification is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Event {
     /// A build finished green.
     Success,
@@ -72,18 +84,25 @@ impl Event {
 
     /// The event's name as configured (`approval-needed`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Event::Success => "success",
-            Event::Failure => "failure",
-            Event::ApprovalNeeded => "approval-needed",
-            Event::Released => "released",
-        }
+        self.into()
     }
 }
 
 /// The kind of channel a notifier talks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum ChannelKind {
     /// Slack incoming webhook.
     Slack,
@@ -102,14 +121,7 @@ pub enum ChannelKind {
 impl ChannelKind {
     /// The kind's name (`slack`, `dingtalk`, …).
     pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Slack => "slack",
-            ChannelKind::Dingtalk => "dingtalk",
-            ChannelKind::Lark => "lark",
-            ChannelKind::Teams => "teams",
-            ChannelKind::Webhook => "webhook",
-            ChannelKind::Email => "email",
-        }
+        self.into()
     }
 }
 

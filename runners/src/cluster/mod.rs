@@ -24,7 +24,6 @@ mod kubeconfig;
 mod sim;
 
 use std::ffi::OsString;
-use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,8 +36,21 @@ use crate::errors::ClusterError;
 use crate::process::{self, Finished};
 
 /// The kinds of cluster provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum ProviderKind {
     /// kube-sim, the stand-in cluster of this repository.
     Sim,
@@ -56,31 +68,11 @@ pub enum ProviderKind {
 
 impl ProviderKind {
     /// Every provider, in documentation order.
-    pub const ALL: [Self; 6] = [
-        Self::Sim,
-        Self::Kind,
-        Self::K3d,
-        Self::Existing,
-        Self::Vcluster,
-        Self::Command,
-    ];
+    pub const ALL: &[Self] = <Self as strum::VariantArray>::VARIANTS;
 
     /// The name, as written in configuration.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sim => "sim",
-            Self::Kind => "kind",
-            Self::K3d => "k3d",
-            Self::Existing => "existing",
-            Self::Vcluster => "vcluster",
-            Self::Command => "command",
-        }
-    }
-}
-
-impl fmt::Display for ProviderKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -89,7 +81,8 @@ impl FromStr for ProviderKind {
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| ClusterError::UnknownProvider {
                 given: text.to_owned(),
@@ -380,7 +373,7 @@ mod tests {
 
     #[test]
     fn provider_names_parse_print_and_serialise_alike() {
-        for kind in ProviderKind::ALL {
+        for &kind in ProviderKind::ALL {
             assert_eq!(kind.as_str().parse::<ProviderKind>().unwrap(), kind);
             assert_eq!(kind.to_string(), kind.as_str());
             assert_eq!(
