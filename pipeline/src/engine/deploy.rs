@@ -9,8 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chorale_runners::HelmError;
-use chorale_runners::helm::{Helm, Release};
-use chorale_runners::kube::Kube;
+use chorale_runners::helm::Release;
 use futures::StreamExt;
 use jiff::Timestamp;
 
@@ -22,14 +21,15 @@ use crate::waves::deploy_waves;
 use super::BLOCKED_AFTER;
 use super::events::BuildEvent;
 use super::recorder::Recorder;
+use super::seams::{ClusterApi, Releases};
 use super::testing::INSTANCE_LABEL;
 
 /// Where and how components are deployed.
 pub(super) struct Target<'a> {
     /// helm, on the build's cluster.
-    pub helm: &'a Helm,
+    pub helm: &'a dyn Releases,
     /// The cluster's API, to see pods that are blocked.
-    pub kube: &'a Kube,
+    pub kube: &'a dyn ClusterApi,
     /// The namespace every release goes to.
     pub namespace: &'a str,
     /// The bundle's files.

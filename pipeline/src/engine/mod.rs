@@ -10,6 +10,7 @@ mod deploy;
 pub mod events;
 mod package;
 pub mod recorder;
+pub mod seams;
 mod testing;
 
 use std::future::Future;

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use chorale_runners::HelmError;
 use chorale_runners::KubeError;
-use chorale_runners::helm::Helm;
-use chorale_runners::kube::{JobResult, Kube, PodSummary, Workload};
+use chorale_runners::kube::{JobResult, PodSummary, Workload};
 use chorale_test_jobs::results::{
     COLLECTOR_CONTAINER, Failure, JobFailure, JobStatus, ResultFile, TestCase, TestSuite,
     junit_documents, parse_collector_log,
@@ -27,6 +26,7 @@ use crate::resources::build::{Build, Status, TestArtefacts, TestRun};
 
 use super::events::BuildEvent;
 use super::recorder::Recorder;
+use super::seams::{ClusterApi, Releases};
 
 /// How often Chorale's own checks look at the cluster.
 const POLL: Duration = Duration::from_secs(1);
@@ -40,9 +40,9 @@ pub(super) const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// What the tests run against.
 pub(super) struct Environment<'a> {
     /// The cluster's API.
-    pub kube: &'a Kube,
+    pub kube: &'a dyn ClusterApi,
     /// helm, on the cluster.
-    pub helm: &'a Helm,
+    pub helm: &'a dyn Releases,
     /// Where the product is deployed.
     pub namespace: &'a str,
     /// What Job templates are rendered with.
@@ -515,7 +515,7 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
             ));
         }
     }
-    let failure = match &result {
+    let mut failure = match &result {
         Ok(JobResult::Succeeded) => None,
         Ok(JobResult::Failed { reason, message }) => Some(JobFailure {
             reason: reason.clone(),
@@ -542,10 +542,18 @@ async fn run_job(test: &PlannedTest, environment: &Environment<'_>, deadline: In
     let _ = kube
         .delete(namespace, "batch/v1", "Job", &objects.job_name)
         .await;
-    let files = results_of(&collected).unwrap_or_else(|message| {
+    let files = results_of(&collected).unwrap_or_else(|problem| {
+        // A Job that completed but whose results cannot be read is an error, never a pass.
+        failure.get_or_insert_with(|| JobFailure {
+            reason: "ResultsNotCollected".to_owned(),
+            message: format!(
+                "the Job's results could not be read (see {}.results.log)",
+                objects.job_name
+            ),
+        });
         outcome
             .logs
-            .insert(format!("{}.results.log", objects.job_name), message);
+            .insert(format!("{}.results.log", objects.job_name), problem);
         Vec::new()
     });
     let status = JobStatus {
@@ -617,7 +625,7 @@ fn not_ready(workload: &Workload) -> String {
 }
 
 /// Restart counts of every pod.
-async fn pod_restarts(kube: &Kube, namespace: &str) -> BTreeMap<String, i32> {
+async fn pod_restarts(kube: &dyn ClusterApi, namespace: &str) -> BTreeMap<String, i32> {
     kube.pods(namespace, None)
         .await
         .unwrap_or_default()
@@ -673,4 +681,315 @@ fn first_error_line(stderr: &str) -> String {
 
 fn humantime(duration: Duration) -> String {
     format!("{}s", duration.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The test stage's verdicts and messages against a fake cluster: no server.
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use chorale_runners::helm::{HelmOutput, Release};
+    use chorale_runners::kube::Blocked;
+    use chorale_test_jobs::{TestPlanEntry, check_plan};
+    use futures::FutureExt as _;
+    use futures::future::BoxFuture;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// A cluster that answers as it was told.
+    #[derive(Default)]
+    struct FakeCluster {
+        workloads: Vec<Workload>,
+        job: Option<JobResult>,
+        job_pods: Vec<PodSummary>,
+        /// (pod, container) → log.
+        logs: HashMap<(String, String), String>,
+        created: Mutex<Vec<Value>>,
+        deleted: Mutex<Vec<String>>,
+    }
+
+    fn ready<T: Send + 'static>(value: T) -> BoxFuture<'static, T> {
+        futures::future::ready(value).boxed()
+    }
+
+    impl ClusterApi for FakeCluster {
+        fn workloads<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Vec<Workload>, KubeError>> {
+            ready(Ok(self.workloads.clone()))
+        }
+        fn pods<'a>(
+            &'a self,
+            _: &'a str,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Vec<PodSummary>, KubeError>> {
+            ready(Ok(Vec::new()))
+        }
+        fn pod_logs<'a>(
+            &'a self,
+            namespace: &'a str,
+            pod: &'a str,
+            container: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<String, KubeError>> {
+            let key = (pod.to_owned(), container.unwrap_or_default().to_owned());
+            ready(self.logs.get(&key).cloned().ok_or(KubeError::Api {
+                action: "read",
+                object: format!("the log of pod {namespace}/{pod}"),
+                status: Some(400),
+                message: "container is waiting to start".to_owned(),
+            }))
+        }
+        fn delete_pod<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<(), KubeError>> {
+            ready(Ok(()))
+        }
+        fn create<'a>(
+            &'a self,
+            _: &'a str,
+            object: &'a Value,
+        ) -> BoxFuture<'a, Result<(), KubeError>> {
+            self.created.lock().unwrap().push(object.clone());
+            ready(Ok(()))
+        }
+        fn delete<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            kind: &'a str,
+            name: &'a str,
+        ) -> BoxFuture<'a, Result<(), KubeError>> {
+            self.deleted.lock().unwrap().push(format!("{kind}/{name}"));
+            ready(Ok(()))
+        }
+        fn wait_job<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Duration,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<JobResult, KubeError>> {
+            ready(Ok(self
+                .job
+                .clone()
+                .expect("the fake knows how the Job ends")))
+        }
+        fn job_pods<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Vec<PodSummary>, KubeError>> {
+            ready(Ok(self.job_pods.clone()))
+        }
+        fn blocked<'a>(&'a self, _: &'a str, _: &'a str, _: Duration) -> BoxFuture<'a, Blocked> {
+            std::future::pending().boxed()
+        }
+    }
+
+    /// helm that is never asked in these tests.
+    struct NoHelm;
+
+    impl Releases for NoHelm {
+        fn upgrade_install<'a>(
+            &'a self,
+            _: &'a Release,
+        ) -> BoxFuture<'a, Result<HelmOutput, HelmError>> {
+            unreachable!("no deploy in the test stage")
+        }
+        fn test<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: Duration,
+        ) -> BoxFuture<'a, Result<HelmOutput, HelmError>> {
+            unreachable!("no helm test in these plans")
+        }
+    }
+
+    fn plan(yaml: &str) -> PlannedTest {
+        let entries: Vec<TestPlanEntry> = serde_saphyr::from_str(yaml).expect("a plan");
+        let sample = BuildContext::sample("demo", Vec::new());
+        check_plan(&entries, Path::new("."), &sample)
+            .unwrap_or_else(|problems| panic!("{problems:?}"))
+            .remove(0)
+    }
+
+    async fn run(cluster: &FakeCluster, test: &PlannedTest) -> Outcome {
+        let context = BuildContext::sample("demo", Vec::new());
+        let environment = Environment {
+            kube: cluster,
+            helm: &NoHelm,
+            namespace: "demo",
+            context: &context,
+            dir: Path::new("/nonexistent"),
+            parallelism: 2,
+        };
+        run_test(test, &environment).await
+    }
+
+    fn workload(name: &str, ready: i32) -> Workload {
+        Workload {
+            kind: "Deployment".to_owned(),
+            name: name.to_owned(),
+            desired: 1,
+            ready,
+            updated: 1,
+            available: ready,
+            observed: true,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    fn pod(name: &str) -> PodSummary {
+        PodSummary {
+            name: name.to_owned(),
+            phase: "Failed".to_owned(),
+            ready: false,
+            restarts: 0,
+            containers: vec!["http-probe".to_owned(), COLLECTOR_CONTAINER.to_owned()],
+            waiting: Vec::new(),
+            labels: BTreeMap::new(),
+            owner: Some(("Job".to_owned(), "test-reachable".to_owned())),
+        }
+    }
+
+    fn collected(name: &str, xml: &str) -> String {
+        format!(
+            "=== chorale-results begin {} {name} ===\n{xml}\n=== chorale-results end {name} ===\n=== chorale-results done files=1 unreadable=0 ===\n",
+            xml.len()
+        )
+    }
+
+    const PROBE_PLAN: &str = "- name: reachable\n  uses: http-probe\n  retries: 1\n  with: { checks: [ { url: 'http://web:8080/' } ] }\n";
+
+    #[tokio::test]
+    async fn workloads_that_are_not_ready_fail_one_case_each() {
+        let cluster = FakeCluster {
+            workloads: vec![workload("api", 1), workload("web", 0)],
+            ..FakeCluster::default()
+        };
+        let test =
+            plan("- name: ready\n  uses: workloads-ready\n  timeout: 1s\n  with: { settle: 0s }\n");
+        let outcome = run(&cluster, &test).await;
+        assert!(!outcome.passed);
+        assert_eq!(outcome.attempts, 1);
+        assert_eq!(
+            outcome.message.as_deref(),
+            Some("Deployment/web: 0 of 1 replicas ready, 1 updated, 0 available")
+        );
+        let xml = &outcome.junit["ready.xml"];
+        assert_eq!(xml.matches("<testcase").count(), 2, "{xml}");
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    }
+
+    #[tokio::test]
+    async fn a_job_gives_the_files_of_its_last_attempt_and_its_failure() {
+        let failing = "<testsuite name=\"reachable\" tests=\"1\" failures=\"1\"><testcase name=\"GET /\"><failure message=\"got 503\"/></testcase></testsuite>";
+        let cluster = FakeCluster {
+            job: Some(JobResult::Failed {
+                reason: "BackoffLimitExceeded".to_owned(),
+                message: "Job has reached the specified backoff limit".to_owned(),
+            }),
+            job_pods: vec![pod("test-reachable-a"), pod("test-reachable-b")],
+            logs: HashMap::from([
+                (
+                    ("test-reachable-a".into(), "http-probe".into()),
+                    "FAIL GET /: got 502\n".into(),
+                ),
+                (
+                    ("test-reachable-a".into(), COLLECTOR_CONTAINER.into()),
+                    collected("old.xml", "<testsuite/>"),
+                ),
+                (
+                    ("test-reachable-b".into(), "http-probe".into()),
+                    "FAIL GET /: got 503\n".into(),
+                ),
+                (
+                    ("test-reachable-b".into(), COLLECTOR_CONTAINER.into()),
+                    collected("reachable.xml", failing),
+                ),
+            ]),
+            ..FakeCluster::default()
+        };
+        let outcome = run(&cluster, &plan(PROBE_PLAN)).await;
+        assert!(!outcome.passed);
+        assert_eq!(outcome.attempts, 2, "one per pod");
+        assert_eq!(
+            outcome.message.as_deref(),
+            Some("BackoffLimitExceeded: Job has reached the specified backoff limit")
+        );
+        // The last attempt's file, and the Job's failure as a case of its own.
+        let names: Vec<&str> = outcome.junit.keys().map(String::as_str).collect();
+        assert_eq!(names, ["exit-status.xml", "reachable.xml"]);
+        assert_eq!(outcome.junit["reachable.xml"], failing);
+        // Each attempt's test container log is kept (not the collector's).
+        let logs: Vec<&str> = outcome.logs.keys().map(String::as_str).collect();
+        assert_eq!(logs, ["test-reachable-a.log", "test-reachable-b.log"]);
+        let created = cluster.created.lock().unwrap();
+        assert_eq!(created.len(), 1, "only the Job: no claim, no collector pod");
+        assert_eq!(created[0]["kind"], "Job");
+        assert_eq!(*cluster.deleted.lock().unwrap(), ["Job/test-reachable"]);
+    }
+
+    #[tokio::test]
+    async fn a_blocked_job_fails_naming_what_blocks_it() {
+        let cluster = FakeCluster {
+            job: Some(JobResult::Blocked(Blocked {
+                object: "PersistentVolumeClaim demo/data".to_owned(),
+                reason: "Pending".to_owned(),
+                message: "no volume is bound to it".to_owned(),
+            })),
+            ..FakeCluster::default()
+        };
+        let outcome = run(&cluster, &plan(PROBE_PLAN)).await;
+        assert!(!outcome.passed);
+        assert_eq!(
+            outcome.message.as_deref(),
+            Some("Pending: PersistentVolumeClaim demo/data is Pending: no volume is bound to it")
+        );
+        let xml = &outcome.junit["exit-status.xml"];
+        assert!(xml.contains("the Job failed: Pending"), "{xml}");
+        // No pod ran the collector: why is kept with the test.
+        assert_eq!(
+            outcome.logs["test-reachable.results.log"],
+            "no pod of the Job ran its results collector"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_truncated_collector_log_is_an_error_not_a_pass() {
+        let cluster = FakeCluster {
+            job: Some(JobResult::Succeeded),
+            job_pods: vec![pod("test-reachable-a")],
+            logs: HashMap::from([(
+                ("test-reachable-a".into(), COLLECTOR_CONTAINER.into()),
+                "=== chorale-results begin 500 reachable.xml ===\n<testsuite".into(),
+            )]),
+            ..FakeCluster::default()
+        };
+        let outcome = run(&cluster, &plan(PROBE_PLAN)).await;
+        // The Job completed, but its results cannot be trusted: the test fails, and why is
+        // kept; never a silent pass on missing files.
+        assert!(!outcome.passed);
+        assert_eq!(
+            outcome.message.as_deref(),
+            Some(
+                "ResultsNotCollected: the Job's results could not be read (see test-reachable.results.log)"
+            )
+        );
+        let problem = &outcome.logs["test-reachable.results.log"];
+        assert!(problem.starts_with("pod test-reachable-a: "), "{problem}");
+        assert!(problem.contains("--- its log ---"), "{problem}");
+        assert_eq!(
+            outcome.junit.keys().collect::<Vec<_>>(),
+            ["exit-status.xml"]
+        );
+    }
 }
