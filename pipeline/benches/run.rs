@@ -225,7 +225,7 @@ fn wide_product(dir: &Path, git: &GitDaemon, registry: &Registry) -> PathBuf {
     let path = dir.join("wide.yaml");
     std::fs::write(
         &path,
-        format!("apiVersion: chorale.dev/v1alpha1\nkind: Product\nmetadata: {{ name: wide }}\nspec:\n  versionLine: \"1.0\"\n  components:\n{components}"),
+        format!("apiVersion: chorale.dev/v1alpha1\nkind: Product\nmetadata: {{ name: wide }}\nspec:\n  versionLine: \"1.0\"\n  cluster: {{ provider: sim }}\n  components:\n{components}"),
     )
     .unwrap();
     path

@@ -19,8 +19,8 @@ use crate::resources::cluster::{ClusterRecord, ClusterState};
 /// What a build asks of its cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterRequest {
-    /// Which provider makes it.
-    pub provider: ProviderKind,
+    /// Which provider makes it; `None`: the product's `spec.cluster.provider`.
+    pub provider: Option<ProviderKind>,
     /// The provider's options.
     pub options: ProviderOptions,
     /// How long the cluster may live before the reaper deletes it.
@@ -39,6 +39,7 @@ pub fn build_dir(context: &Context, build_id: &str) -> PathBuf {
 pub async fn provision(
     context: &Context,
     build: &Build,
+    provider: ProviderKind,
     request: &ClusterRequest,
 ) -> Result<Cluster, Error> {
     let spec = ClusterSpec {
@@ -51,7 +52,7 @@ pub async fn provision(
         path: spec.dir.clone(),
         source,
     })?;
-    let provider = provider_for(request.provider, &request.options);
+    let provider = provider_for(provider, &request.options);
     let cluster = provider.provision(&spec).await?;
     let record = ClusterRecord::active(cluster.clone(), &build.id);
     if let Err(error) = context.store.save_cluster(&record).await {

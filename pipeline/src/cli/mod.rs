@@ -182,9 +182,9 @@ enum NotificationsCommand {
 struct RunArgs {
     /// The product manifest.
     file: PathBuf,
-    /// Which provider makes the test cluster.
-    #[arg(long, default_value = "sim", value_parser = parse_provider)]
-    cluster: ProviderKind,
+    /// Which provider makes the test cluster (default: the product's spec.cluster.provider).
+    #[arg(long, value_parser = parse_provider)]
+    cluster: Option<ProviderKind>,
     /// existing, vcluster: the host cluster's kubeconfig (default: $KUBECONFIG, ~/.kube/config).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(request.deploy_timeout, Duration::from_mins(10));
         assert_eq!(request.trigger, "cli");
         let cluster = &request.cluster;
-        assert_eq!(cluster.provider, ProviderKind::Existing);
+        assert_eq!(cluster.provider, Some(ProviderKind::Existing));
         assert_eq!(cluster.ttl, Duration::from_mins(90));
         assert_eq!(cluster.create_timeout, Duration::from_mins(5));
         assert_eq!(cluster.options.kubeconfig, Some(PathBuf::from("ci.yaml")));
@@ -620,7 +620,10 @@ mod tests {
             panic!("not run: {cli:?}")
         };
         let request = run_request(&cli.global, args);
-        assert_eq!(request.cluster.provider, ProviderKind::Sim);
+        assert_eq!(
+            request.cluster.provider, None,
+            "the product's spec.cluster decides"
+        );
         assert_eq!(request.cluster.ttl, Duration::from_hours(2));
         assert_eq!(request.parallelism, DEFAULT_PARALLELISM);
         assert_eq!(request.deploy_timeout, Duration::from_mins(5));

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chorale_reports::Format;
-use chorale_runners::cluster::Cluster;
+use chorale_runners::cluster::{Cluster, ProviderKind};
 use chorale_runners::helm::Helm;
 use chorale_runners::kube::Kube;
 use chorale_test_jobs::{BuildContext, ComponentContext, ImageContext, PinnedImage};
@@ -79,6 +79,7 @@ pub struct CheckedRun {
     request: RunRequest,
     product: Product,
     destination: crate::bundle::Destination,
+    provider: ProviderKind,
 }
 
 impl RunRequest {
@@ -92,10 +93,21 @@ impl RunRequest {
                 "--parallelism must be at least 1".to_owned(),
             ));
         }
+        let provider = self
+            .cluster
+            .provider
+            .or(product.cluster_provider)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{}: no test cluster: set spec.cluster.provider in the product (e.g. `cluster: {{ provider: sim }}`) or pass --cluster",
+                    self.manifest.display()
+                ))
+            })?;
         Ok(CheckedRun {
             request: self.clone(),
             product,
             destination,
+            provider,
         })
     }
 }
@@ -130,6 +142,7 @@ pub async fn run_product(
         request,
         product,
         destination,
+        provider,
     } = run;
     let product = product.clone();
     let mut build = Build::start(&product.name, &request.trigger, &Stage::RUN);
@@ -138,7 +151,7 @@ pub async fn run_product(
     recorder.started(&build).await?;
 
     let result = tokio::select! {
-        result = stages(context, recorder, request, &product, destination, &mut build) => result,
+        result = stages(context, recorder, request, *provider, &product, destination, &mut build) => result,
         signal = interrupt => Err(Error::Interrupted(signal)),
     };
     if let Err(Error::Interrupted(signal)) = &result {
@@ -234,6 +247,7 @@ async fn stages(
     context: &Context,
     recorder: Recorder<'_>,
     request: &RunRequest,
+    provider: ProviderKind,
     product: &Product,
     destination: &crate::bundle::Destination,
     build: &mut Build,
@@ -249,7 +263,7 @@ async fn stages(
     .await?;
 
     recorder.begin(build, Stage::Provision).await?;
-    let cluster = match clusters::provision(context, build, &request.cluster).await {
+    let cluster = match clusters::provision(context, build, provider, &request.cluster).await {
         Ok(cluster) => cluster,
         Err(error) => return recorder.fail(build, Stage::Provision, error).await,
     };

@@ -81,6 +81,19 @@ pub struct ProductSpec {
     #[schemars(with = "Option<chorale_reports::RetryPolicy>")]
     #[serde(default)]
     pub notification_retry: Option<Spanned<chorale_reports::RetryPolicy>>,
+    /// The test cluster each build gets (`chorale run --cluster` overrides the provider).
+    #[serde(default)]
+    pub cluster: Option<ClusterProfile>,
+}
+
+/// `spec.cluster`: the product's cluster profile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClusterProfile {
+    /// Who makes the build's cluster: `sim` (kube-sim), `kind`, `k3d`, `existing` (a fresh
+    /// namespace of an existing cluster), `vcluster` or `command` (see docs/cli.md).
+    #[schemars(with = "String")]
+    pub provider: Spanned<String>,
 }
 
 /// One entry of `spec.components`: either `file:` (a `kind: Component` document, path relative

@@ -107,6 +107,19 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
     for (location, message) in problems {
         errors.push(&origin(path, location), message);
     }
+    let cluster_provider = spec.cluster.as_ref().and_then(|profile| {
+        let provider = &profile.provider;
+        match provider.value.parse() {
+            Ok(kind) => Some(kind),
+            Err(error) => {
+                errors.push(
+                    &origin(path, provider.referenced),
+                    format!("spec.cluster.provider: {error}"),
+                );
+                None
+            }
+        }
+    });
     if !errors.is_empty() {
         return Err(errors.finish());
     }
@@ -118,6 +131,7 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         test_image,
         file: path.to_owned(),
         reporting,
+        cluster_provider,
     })
 }
 

@@ -33,6 +33,8 @@ pub struct Product {
     pub file: PathBuf,
     /// How its builds are reported and who is told.
     pub reporting: Reporting,
+    /// `spec.cluster.provider`: who makes its builds' clusters, unless the run says.
+    pub cluster_provider: Option<chorale_runners::cluster::ProviderKind>,
 }
 
 /// How a product's builds are reported and announced: `spec.reportTemplates`,

@@ -55,6 +55,15 @@ fn the_issue_example_loads_with_its_component_file() {
 }
 
 #[test]
+fn an_unknown_cluster_provider_is_named_with_the_known_ones() {
+    let errors = errors_of("cluster-provider.yaml");
+    assert_eq!(
+        errors,
+        "tests/fixtures/manifests/invalid/cluster-provider.yaml:6:24: spec.cluster.provider: unknown cluster provider `minikube`; expected one of sim, kind, k3d, existing, vcluster, command"
+    );
+}
+
+#[test]
 fn malformed_yaml_names_the_place() {
     insta::assert_snapshot!(errors_of("malformed.yaml"));
 }

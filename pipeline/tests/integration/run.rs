@@ -610,6 +610,20 @@ fn a_missing_provider_cli_is_an_infrastructure_error_named_clearly() {
         repo.url(),
         image.reference
     ));
+    // The product names no cluster and the run names none: refused before anything happens.
+    let output = chorale(&world.state(), world.dir.path())
+        .arg("run")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no test cluster: set spec.cluster.provider in the product"),
+        "{stderr}"
+    );
+    assert_eq!(json(&world, &["builds", "list"]), serde_json::json!([]));
+
     let output = chorale(&world.state(), world.dir.path())
         .env("PATH", "/nonexistent")
         .args(["run", "--cluster", "kind"])
