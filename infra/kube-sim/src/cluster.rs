@@ -20,8 +20,8 @@ use crate::errors::Error;
 use crate::kubelet::Kubelet;
 use crate::network::{self, ClusterNetwork};
 use crate::podman::Podman;
-use crate::registry::Registry;
 use crate::server::{self, Shared};
+use crate::storage::Storage;
 use crate::store::Store;
 use crate::strategy::{Admission, ServiceIps};
 use crate::version::KubernetesVersion;
@@ -143,7 +143,7 @@ impl Cluster {
             service_ips: ServiceIps::new(network.service_range.clone()),
             version,
         };
-        let registry = Arc::new(Registry::new(store.clone(), catalog, admission));
+        let storage = Arc::new(Storage::new(store.clone(), catalog, admission));
 
         let listener = TcpListener::bind(options.listen)
             .await
@@ -183,19 +183,19 @@ impl Cluster {
         )?;
         let token = SecretString::from(hex::encode(rand::random::<[u8; 32]>()));
 
-        seed(&registry, name, &network, in_cluster_port)?;
+        seed(&storage, name, &network, in_cluster_port)?;
 
         network::dns::serve(network.gateway, store.clone(), stop.clone()).await?;
         tasks.spawn(network::proxy::run(
             network.clone(),
-            registry.clone(),
+            storage.clone(),
             stop.clone(),
         ));
 
         let volumes = dir.join("volumes");
         create_dir(&volumes)?;
         let kubelet = Arc::new(Kubelet::new(
-            registry.clone(),
+            storage.clone(),
             podman.clone(),
             network.clone(),
             volumes,
@@ -204,10 +204,10 @@ impl Cluster {
             token.clone(),
         ));
         tasks.spawn(kubelet.clone().run(stop.clone()));
-        controllers::spawn(&registry, &certificates.ca_pem, &mut tasks, &stop);
+        controllers::spawn(&storage, &certificates.ca_pem, &mut tasks, &stop);
 
         let shared = Arc::new(Shared {
-            registry: registry.clone(),
+            storage: storage.clone(),
             token: token.clone(),
             address,
             logs: kubelet.clone(),
@@ -287,14 +287,14 @@ pub async fn cleanup(name: &str) -> Result<usize, Error> {
 /// The objects a new cluster starts with: system namespaces, the node, the default storage
 /// class and the `kubernetes` Service.
 fn seed(
-    registry: &Registry,
+    storage: &Storage,
     name: &str,
     network: &ClusterNetwork,
     api_port: u16,
 ) -> Result<(), Error> {
-    let namespaces = registry.resource("", "namespaces");
+    let namespaces = storage.resource("", "namespaces");
     for namespace in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        registry
+        storage
             .create(
                 &namespaces,
                 "",
@@ -304,7 +304,7 @@ fn seed(
             .map_err(Error::Seed)?;
     }
     let now = crate::object::now_rfc3339();
-    let version = registry.admission.version.git_version();
+    let version = storage.admission.version.git_version();
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let capacity = json!({"cpu": cpus.to_string(), "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"});
     let node = json!({
@@ -328,8 +328,8 @@ fn seed(
                 "machineID": "", "systemUUID": "", "bootID": ""},
         },
     });
-    registry
-        .create(&registry.resource("", "nodes"), "", node, false)
+    storage
+        .create(&storage.resource("", "nodes"), "", node, false)
         .map_err(Error::Seed)?;
     let storage_class = json!({
         "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
@@ -337,9 +337,9 @@ fn seed(
         "reclaimPolicy": "Delete",
         "volumeBindingMode": "Immediate",
     });
-    registry
+    storage
         .create(
-            &registry.resource("storage.k8s.io", "storageclasses"),
+            &storage.resource("storage.k8s.io", "storageclasses"),
             "",
             storage_class,
             false,
@@ -349,9 +349,9 @@ fn seed(
         "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": network.service_range[0].to_string(), "ports": [{"name": "https", "port": 443, "targetPort": api_port}]},
     });
-    registry
+    storage
         .create(
-            &registry.resource("", "services"),
+            &storage.resource("", "services"),
             "default",
             kubernetes,
             false,
@@ -361,9 +361,9 @@ fn seed(
         "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": network.gateway.to_string()}], "ports": [{"name": "https", "port": api_port, "protocol": "TCP"}]}],
     });
-    registry
+    storage
         .create(
-            &registry.resource("", "endpoints"),
+            &storage.resource("", "endpoints"),
             "default",
             endpoints,
             false,

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::object::{ObjectExt, now_rfc3339};
-use crate::registry::{Registry, Target};
+use crate::storage::{Storage, Target};
 
 /// Whether an event reports something normal or a problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,14 +17,14 @@ pub enum Kind {
 
 /// Records an event about `object` from `component` (`kubelet`, `deployment-controller`, ...).
 pub fn record(
-    registry: &Registry,
+    storage: &Storage,
     object: &Value,
     component: &str,
     kind: Kind,
     reason: &str,
     message: &str,
 ) {
-    let events = registry.resource("", "events");
+    let events = storage.resource("", "events");
     let namespace = match object.namespace() {
         "" => "default",
         namespace => namespace,
@@ -33,9 +33,9 @@ pub fn record(
     let digest = crate::object::name_hash(&identity);
     let name = format!("{}.{digest}", object.name());
     let now = now_rfc3339();
-    let existing = registry.store.get(&events.key(), namespace, &name);
+    let existing = storage.store.get(&events.key(), namespace, &name);
     if existing.is_some() {
-        let _ = registry.modify(&events, namespace, &name, Target::Main, |event| {
+        let _ = storage.modify(&events, namespace, &name, Target::Main, |event| {
             let count = event.i64_at("/count").unwrap_or(1) + 1;
             event["count"] = json!(count);
             event["lastTimestamp"] = json!(now);
@@ -58,15 +58,15 @@ pub fn record(
             Kind::Normal => "Normal",
             Kind::Warning => "Warning",
         },
-        "source": {"component": component, "host": registry.admission.node_name},
+        "source": {"component": component, "host": storage.admission.node_name},
         "reportingComponent": component,
-        "reportingInstance": registry.admission.node_name,
+        "reportingInstance": storage.admission.node_name,
         "firstTimestamp": now,
         "lastTimestamp": now,
         "eventTime": null,
         "count": 1,
     });
-    if let Err(error) = registry.create(&events, namespace, event, false) {
+    if let Err(error) = storage.create(&events, namespace, event, false) {
         tracing::debug!(%error, reason, "recording an event");
     }
 }

@@ -7,18 +7,18 @@ use std::sync::Arc;
 use kube_sim::catalog::{Catalog, ResourceType, Subresources};
 use kube_sim::object::ObjectExt;
 use kube_sim::patch::{self, PatchKind};
-use kube_sim::registry::{DeleteOptions, Registry, Target};
+use kube_sim::storage::{DeleteOptions, Storage, Target};
 use kube_sim::store::Store;
 use kube_sim::strategy::{Admission, ServiceIps};
 use kube_sim::version::KubernetesVersion;
 use serde_json::{Value, json};
 
-/// A registry answering as Kubernetes 1.25.9, kube-sim's default.
-fn registry() -> Registry {
+/// A storage answering as Kubernetes 1.25.9, kube-sim's default.
+fn storage() -> Storage {
     registry_at(KubernetesVersion::DEFAULT)
 }
 
-fn registry_at(version: KubernetesVersion) -> Registry {
+fn registry_at(version: KubernetesVersion) -> Storage {
     let admission = Admission {
         node_name: "node".into(),
         service_ips: ServiceIps::new(
@@ -28,13 +28,13 @@ fn registry_at(version: KubernetesVersion) -> Registry {
         ),
         version,
     };
-    let registry = Registry::new(
+    let storage = Storage::new(
         Arc::new(Store::new()),
         Arc::new(Catalog::for_version(version)),
         admission,
     );
-    let namespaces = registry.resource("", "namespaces");
-    registry
+    let namespaces = storage.resource("", "namespaces");
+    storage
         .create(
             &namespaces,
             "",
@@ -42,7 +42,7 @@ fn registry_at(version: KubernetesVersion) -> Registry {
             false,
         )
         .expect("the default namespace");
-    registry
+    storage
 }
 
 fn deployment(replicas: i64) -> Value {
@@ -59,9 +59,9 @@ fn deployment(replicas: i64) -> Value {
 
 #[test]
 fn creation_defaults_and_validates_like_the_api_server() {
-    let registry = registry();
-    let deployments = registry.resource("apps", "deployments");
-    let created = registry
+    let storage = storage();
+    let deployments = storage.resource("apps", "deployments");
+    let created = storage
         .create(&deployments, "default", deployment(2), false)
         .expect("created");
     assert_eq!(
@@ -79,24 +79,24 @@ fn creation_defaults_and_validates_like_the_api_server() {
     assert_eq!(created["metadata"]["generation"], 1);
     assert!(!created.uid().is_empty());
 
-    let duplicate = registry
+    let duplicate = storage
         .create(&deployments, "default", deployment(2), false)
         .expect_err("names are unique");
     assert_eq!((duplicate.code, duplicate.reason), (409, "AlreadyExists"));
-    let missing = registry
+    let missing = storage
         .create(&deployments, "nowhere", deployment(1), false)
         .expect_err("the namespace must exist");
     assert_eq!(missing.code, 404);
     let mut unselected = deployment(1);
     unselected["spec"]["selector"] = json!({"matchLabels": {"app": "other"}});
-    let invalid = registry
+    let invalid = storage
         .create(&deployments, "default", unselected, false)
         .expect_err("the selector must match");
     assert_eq!(invalid.code, 422);
 
-    let jobs = registry.resource("batch", "jobs");
+    let jobs = storage.resource("batch", "jobs");
     let job = json!({"metadata": {"name": "once"}, "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "img"}]}}}});
-    let job = registry
+    let job = storage
         .create(&jobs, "default", job, false)
         .expect("created");
     assert_eq!(
@@ -107,8 +107,8 @@ fn creation_defaults_and_validates_like_the_api_server() {
         (json!(1), json!(6))
     );
 
-    let secrets = registry.resource("", "secrets");
-    let secret = registry
+    let secrets = storage.resource("", "secrets");
+    let secret = storage
         .create(
             &secrets,
             "default",
@@ -130,9 +130,9 @@ fn job(name: &str, template_labels: &Value) -> Value {
 #[test]
 fn jobs_get_the_labels_and_selector_of_their_kubernetes_version() {
     // 1.25 (checked against a real v1.25.9 API server): the unprefixed labels only.
-    let registry = registry();
-    let jobs = registry.resource("batch", "jobs");
-    let created = registry
+    let storage = storage();
+    let jobs = storage.resource("batch", "jobs");
+    let created = storage
         .create(&jobs, "default", job("old", &json!({"app": "a"})), false)
         .expect("created");
     let uid = created.uid();
@@ -150,9 +150,9 @@ fn jobs_get_the_labels_and_selector_of_their_kubernetes_version() {
 
     // From 1.27: the batch.kubernetes.io labels too, and the selector uses them.
     let newer: KubernetesVersion = "1.33".parse().expect("a version");
-    let registry = registry_at(newer);
-    let jobs = registry.resource("batch", "jobs");
-    let created = registry
+    let storage = registry_at(newer);
+    let jobs = storage.resource("batch", "jobs");
+    let created = storage
         .create(&jobs, "default", job("new", &json!(null)), false)
         .expect("created");
     let uid = created.uid();
@@ -181,10 +181,10 @@ fn jobs_get_the_labels_and_selector_of_their_kubernetes_version() {
 
 #[test]
 fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
-    let registry = registry();
-    let services = registry.resource("", "services");
+    let storage = storage();
+    let services = storage.resource("", "services");
     let bad = json!({"metadata": {"name": "1db", "labels": {"v": "db-0.1.0+git.9d9a1c95d246"}}, "spec": {"ports": [{"port": 80}]}});
-    let error = registry
+    let error = storage
         .create(&services, "default", bad, false)
         .expect_err("invalid");
     assert_eq!((error.code, error.reason), (422, "Invalid"));
@@ -198,7 +198,7 @@ fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
     let causes = &error.details.as_ref().expect("details")["causes"];
     assert_eq!(causes.as_array().map(Vec::len), Some(2));
     let service = json!({"metadata": {"name": "db"}, "spec": {"ports": [{"port": 80}]}});
-    let created = registry
+    let created = storage
         .create(&services, "default", service, false)
         .expect("created");
     assert_eq!(
@@ -208,7 +208,7 @@ fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
 
     let mut relabelled = (*created).clone();
     relabelled["metadata"]["labels"] = json!({"ok": "-bad-"});
-    let error = registry
+    let error = storage
         .update(&services, "default", "db", relabelled, Target::Main, false)
         .expect_err("invalid");
     let causes = &error.details.as_ref().expect("details")["causes"];
@@ -224,15 +224,15 @@ fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
         error.message
     );
 
-    let config_maps = registry.resource("", "configmaps");
-    let nameless = registry
+    let config_maps = storage.resource("", "configmaps");
+    let nameless = storage
         .create(&config_maps, "default", json!({"metadata": {}}), false)
         .expect_err("a name is required");
     assert_eq!(
         nameless.message,
         r#"ConfigMap "" is invalid: metadata.name: Required value: name or generateName is required"#
     );
-    let generated = registry
+    let generated = storage
         .create(
             &config_maps,
             "default",
@@ -247,8 +247,8 @@ fn invalid_objects_are_refused_with_every_error_and_nothing_allocated() {
 fn custom_resources_get_their_metadata_validated() {
     // As the apiextensions server does (ValidateObjectMetaAccessor with DNS-subdomain names);
     // not in the differential corpus, which creates nothing outside its namespace.
-    let registry = registry();
-    registry.catalog.register(ResourceType {
+    let storage = storage();
+    storage.catalog.register(ResourceType {
         group: "example.com".into(),
         versions: vec!["v1".into()],
         kind: "Widget".into(),
@@ -261,9 +261,9 @@ fn custom_resources_get_their_metadata_validated() {
         create_only: false,
         custom: true,
     });
-    let widgets = registry.resource("example.com", "widgets");
+    let widgets = storage.resource("example.com", "widgets");
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "Big_Widget", "annotations": {"bad key": "x"}}});
-    let error = registry
+    let error = storage
         .create(&widgets, "default", widget, false)
         .expect_err("invalid");
     let details = error.details.as_ref().expect("details");
@@ -289,19 +289,19 @@ fn custom_resources_get_their_metadata_validated() {
         [&json!("metadata.name"), &json!("metadata.annotations")]
     );
     let valid = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "big-widget"}, "spec": {"anything": "goes"}});
-    registry
+    storage
         .create(&widgets, "default", valid, false)
         .expect("created");
 }
 
 #[test]
 fn updates_check_versions_bump_generations_and_keep_status() {
-    let registry = registry();
-    let deployments = registry.resource("apps", "deployments");
-    let created = registry
+    let storage = storage();
+    let deployments = storage.resource("apps", "deployments");
+    let created = storage
         .create(&deployments, "default", deployment(1), false)
         .expect("created");
-    let status = registry
+    let status = storage
         .set_status(&deployments, "default", "web", json!({"replicas": 1}))
         .expect("status written");
     assert_eq!(
@@ -311,7 +311,7 @@ fn updates_check_versions_bump_generations_and_keep_status() {
 
     let mut stale = (*created).clone();
     stale["spec"]["replicas"] = json!(3);
-    let conflict = registry
+    let conflict = storage
         .update(
             &deployments,
             "default",
@@ -325,7 +325,7 @@ fn updates_check_versions_bump_generations_and_keep_status() {
 
     stale["metadata"]["resourceVersion"] = json!(status.resource_version().to_string());
     stale["status"] = json!({"replicas": 99});
-    let updated = registry
+    let updated = storage
         .update(&deployments, "default", "web", stale, Target::Main, false)
         .expect("updated");
     assert_eq!(updated["metadata"]["generation"], 2);
@@ -335,7 +335,7 @@ fn updates_check_versions_bump_generations_and_keep_status() {
         "the main resource does not write status"
     );
 
-    let unchanged = registry
+    let unchanged = storage
         .update(
             &deployments,
             "default",
@@ -356,7 +356,7 @@ fn updates_check_versions_bump_generations_and_keep_status() {
         br#"{"metadata":{"labels":{"tier":"front"}}}"#,
     )
     .expect("a patch");
-    let patched = registry
+    let patched = storage
         .patch(&deployments, "default", "web", &merge, Target::Main, false)
         .expect("patched");
     assert_eq!(patched["metadata"]["labels"]["tier"], "front");
@@ -370,7 +370,7 @@ fn updates_check_versions_bump_generations_and_keep_status() {
         br#"[{"op":"replace","path":"/spec/replicas","value":5}]"#,
     )
     .expect("a patch");
-    let patched = registry
+    let patched = storage
         .patch(
             &deployments,
             "default",
@@ -385,9 +385,9 @@ fn updates_check_versions_bump_generations_and_keep_status() {
 
 #[test]
 fn finalizers_hold_deletion_and_pods_are_deleted_gracefully() {
-    let registry = registry();
-    let config_maps = registry.resource("", "configmaps");
-    registry
+    let storage = storage();
+    let config_maps = storage.resource("", "configmaps");
+    storage
         .create(
             &config_maps,
             "default",
@@ -395,14 +395,14 @@ fn finalizers_hold_deletion_and_pods_are_deleted_gracefully() {
             false,
         )
         .expect("created");
-    let (code, marked) = registry
+    let (code, marked) = storage
         .delete(&config_maps, "default", "held", &DeleteOptions::default())
         .expect("deleted");
     assert_eq!(code, 202);
     assert!(marked.is_deleting());
     let release =
         patch::parse(PatchKind::Merge, br#"{"metadata":{"finalizers":null}}"#).expect("a patch");
-    let _ = registry.patch(
+    let _ = storage.patch(
         &config_maps,
         "default",
         "held",
@@ -411,60 +411,60 @@ fn finalizers_hold_deletion_and_pods_are_deleted_gracefully() {
         false,
     );
     assert!(
-        registry.get(&config_maps, "default", "held").is_err(),
+        storage.get(&config_maps, "default", "held").is_err(),
         "gone once the finalizer is removed"
     );
 
-    let pods = registry.resource("", "pods");
+    let pods = storage.resource("", "pods");
     let pod =
         json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "img"}]}});
-    let created = registry
+    let created = storage
         .create(&pods, "default", pod.clone(), false)
         .expect("created");
     assert_eq!(created["spec"]["nodeName"], "node");
     assert_eq!(created["status"]["phase"], "Pending");
-    let (_, deleting) = registry
+    let (_, deleting) = storage
         .delete(&pods, "default", "p", &DeleteOptions::default())
         .expect("deleted");
     assert_eq!(deleting["metadata"]["deletionGracePeriodSeconds"], 30);
     assert!(
-        registry.get(&pods, "default", "p").is_ok(),
+        storage.get(&pods, "default", "p").is_ok(),
         "the kubelet removes the pod once stopped"
     );
     let force = DeleteOptions {
         grace_period: Some(0),
         ..DeleteOptions::default()
     };
-    registry
+    storage
         .delete(&pods, "default", "p", &force)
         .expect("force deleted");
-    assert!(registry.get(&pods, "default", "p").is_err());
+    assert!(storage.get(&pods, "default", "p").is_err());
 }
 
 #[test]
 fn services_get_cluster_ips_until_the_range_is_full() {
-    let registry = registry();
-    let services = registry.resource("", "services");
+    let storage = storage();
+    let services = storage.resource("", "services");
     let service =
         |name: &str| json!({"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}});
-    let first = registry
+    let first = storage
         .create(&services, "default", service("a"), false)
         .expect("created");
     assert_eq!(first["spec"]["clusterIP"], "10.0.0.1");
     assert_eq!(first["spec"]["ports"][0]["targetPort"], 80);
     assert_eq!(first["spec"]["ports"][0]["protocol"], "TCP");
     let headless = json!({"metadata": {"name": "h"}, "spec": {"clusterIP": "None"}});
-    let headless = registry
+    let headless = storage
         .create(&services, "default", headless, false)
         .expect("created");
     assert_eq!(headless["spec"]["clusterIPs"], json!(["None"]));
-    registry
+    storage
         .create(&services, "default", service("b"), false)
         .expect("created");
-    registry
+    storage
         .create(&services, "default", service("c"), false)
         .expect("created");
-    let full = registry
+    let full = storage
         .create(&services, "default", service("d"), false)
         .expect_err("no address left");
     assert_eq!(full.code, 422);
@@ -474,7 +474,7 @@ fn services_get_cluster_ips_until_the_range_is_full() {
         .as_object_mut()
         .expect("a spec")
         .remove("clusterIP");
-    let kept = registry
+    let kept = storage
         .update(&services, "default", "a", update, Target::Main, false)
         .expect("updated");
     assert_eq!(

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::{ResourceKey, ResourceType, Subresources};
 use crate::object::ObjectExt;
-use crate::registry::Registry;
+use crate::storage::Storage;
 
 fn strings(value: Option<&Value>) -> Vec<String> {
     value
@@ -67,15 +67,15 @@ fn resource_type(crd: &Value) -> Option<ResourceType> {
 }
 
 /// Reconciles the catalog with the CRDs.
-pub fn reconcile(registry: &Registry) {
-    let crds = registry.resource("apiextensions.k8s.io", "customresourcedefinitions");
-    let (all, _) = registry.store.list(&crds.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let crds = storage.resource("apiextensions.k8s.io", "customresourcedefinitions");
+    let (all, _) = storage.store.list(&crds.key(), None);
     let mut wanted: HashSet<ResourceKey> = HashSet::new();
     for crd in all.iter().filter(|c| !c.is_deleting()) {
         let Some(resource) = resource_type(crd) else {
             continue;
         };
-        let conflicts = registry
+        let conflicts = storage
             .catalog
             .get(&resource.key())
             .is_some_and(|t| !t.custom);
@@ -83,8 +83,8 @@ pub fn reconcile(registry: &Registry) {
             continue;
         }
         wanted.insert(resource.key());
-        let storage = resource.versions[0].clone();
-        registry.catalog.register(resource);
+        let stored_version = resource.versions[0].clone();
+        storage.catalog.register(resource);
         let now = crate::object::now_rfc3339();
         let keep_time = |kind: &str| {
             crd.pointer("/status/conditions")
@@ -99,14 +99,14 @@ pub fn reconcile(registry: &Registry) {
                 {"type": "Established", "status": "True", "reason": "InitialNamesAccepted", "message": "the initial names have been accepted", "lastTransitionTime": keep_time("Established")},
             ],
             "acceptedNames": crd.pointer("/spec/names").cloned().unwrap_or(json!({})),
-            "storedVersions": [storage],
+            "storedVersions": [stored_version],
         });
-        let _ = registry.set_status(&crds, "", crd.name(), status);
+        let _ = storage.set_status(&crds, "", crd.name(), status);
     }
-    for rt in registry.catalog.all() {
+    for rt in storage.catalog.all() {
         if rt.custom && !wanted.contains(&rt.key()) {
-            registry.catalog.unregister(&rt.key());
-            registry.store.remove_all(&rt.key());
+            storage.catalog.unregister(&rt.key());
+            storage.store.remove_all(&rt.key());
         }
     }
 }

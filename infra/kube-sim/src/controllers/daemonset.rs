@@ -6,24 +6,24 @@ use serde_json::{Value, json};
 use super::pods;
 use crate::catalog::ResourceKey;
 use crate::object::ObjectExt;
-use crate::registry::Registry;
+use crate::storage::Storage;
 
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// Reconciles every DaemonSet.
-pub fn reconcile(registry: &Registry) {
-    let daemonsets = registry.resource("apps", "daemonsets");
-    let pod_type = registry.resource("", "pods");
-    let node = registry.store.get(
+pub fn reconcile(storage: &Storage) {
+    let daemonsets = storage.resource("apps", "daemonsets");
+    let pod_type = storage.resource("", "pods");
+    let node = storage.store.get(
         &ResourceKey::new("", "nodes"),
         "",
-        &registry.admission.node_name,
+        &storage.admission.node_name,
     );
     let node_labels = node
         .as_ref()
         .and_then(|n| n.labels().cloned())
         .unwrap_or_default();
-    let (all, _) = registry.store.list(&daemonsets.key(), None);
+    let (all, _) = storage.store.list(&daemonsets.key(), None);
     for set in all {
         let namespace = set.namespace();
         let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -38,7 +38,7 @@ pub fn reconcile(registry: &Registry) {
             .unwrap_or_default();
         let fits = selector.iter().all(|(k, v)| node_labels.get(k) == Some(v));
         let desired = i64::from(fits);
-        let owned = pods::controlled_pods(registry, namespace, set.uid());
+        let owned = pods::controlled_pods(storage, namespace, set.uid());
         let active: Vec<&Value> = owned
             .iter()
             .map(AsRef::as_ref)
@@ -49,7 +49,7 @@ pub fn reconcile(registry: &Registry) {
                 .iter()
                 .filter(|p| pods::is_terminal(p) && !p.is_deleting())
             {
-                pods::delete(registry, &pod_type, pod);
+                pods::delete(storage, &pod_type, pod);
             }
             let live: Vec<&Value> = active
                 .iter()
@@ -59,7 +59,7 @@ pub fn reconcile(registry: &Registry) {
             if live.is_empty() && fits {
                 let generation = set.i64_at("/metadata/generation").unwrap_or(1).to_string();
                 pods::create_from_template(
-                    registry,
+                    storage,
                     &set,
                     &template,
                     None,
@@ -75,18 +75,18 @@ pub fn reconcile(registry: &Registry) {
                     .unwrap_or("RollingUpdate")
                     == "RollingUpdate";
                 for pod in live.iter().skip(usize::from(fits)) {
-                    pods::delete(registry, &pod_type, pod);
+                    pods::delete(storage, &pod_type, pod);
                 }
                 if rolling
                     && let Some(pod) = live
                         .first()
                         .filter(|p| p.label(REVISION_LABEL) != Some(hash.as_str()))
                 {
-                    pods::delete(registry, &pod_type, pod);
+                    pods::delete(storage, &pod_type, pod);
                 }
             }
         }
-        let owned = pods::controlled_pods(registry, namespace, set.uid());
+        let owned = pods::controlled_pods(storage, namespace, set.uid());
         let active: Vec<&Value> = owned
             .iter()
             .map(AsRef::as_ref)
@@ -112,6 +112,6 @@ pub fn reconcile(registry: &Registry) {
             "numberAvailable": available,
             "numberUnavailable": (desired - available as i64).max(0),
         });
-        let _ = registry.set_status(&daemonsets, namespace, set.name(), status);
+        let _ = storage.set_status(&daemonsets, namespace, set.name(), status);
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::pods;
 use crate::events;
 use crate::object::{ObjectExt, controller_reference, parse_time};
-use crate::registry::{Registry, Target};
+use crate::storage::{Storage, Target};
 
 const HASH_LABEL: &str = "pod-template-hash";
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -29,22 +29,22 @@ fn status_of(rs: &Value, field: &str) -> i64 {
 }
 
 /// Reconciles every Deployment.
-pub fn reconcile(registry: &Registry) {
-    let deployments = registry.resource("apps", "deployments");
-    let (all, _) = registry.store.list(&deployments.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let deployments = storage.resource("apps", "deployments");
+    let (all, _) = storage.store.list(&deployments.key(), None);
     for deployment in all {
         if !deployment.is_deleting() {
-            reconcile_one(registry, &deployment);
+            reconcile_one(storage, &deployment);
         }
     }
 }
 
 /// Records that a ReplicaSet of `deployment` was scaled.
-fn scaling_event(registry: &Registry, deployment: &Value, replica_set: &str, from: i64, to: i64) {
+fn scaling_event(storage: &Storage, deployment: &Value, replica_set: &str, from: i64, to: i64) {
     let direction = if to > from { "up" } else { "down" };
     let message = format!("Scaled {direction} replica set {replica_set} from {from} to {to}");
     events::record(
-        registry,
+        storage,
         deployment,
         "deployment-controller",
         events::Kind::Normal,
@@ -53,14 +53,14 @@ fn scaling_event(registry: &Registry, deployment: &Value, replica_set: &str, fro
     );
 }
 
-fn scale(registry: &Registry, deployment: &Value, rs: &Value, replicas: i64) {
+fn scale(storage: &Storage, deployment: &Value, rs: &Value, replicas: i64) {
     let current = spec_replicas(rs);
     if current == replicas {
         return;
     }
-    scaling_event(registry, deployment, rs.name(), current, replicas);
-    let replicasets = registry.resource("apps", "replicasets");
-    let _ = registry.modify(
+    scaling_event(storage, deployment, rs.name(), current, replicas);
+    let replicasets = storage.resource("apps", "replicasets");
+    let _ = storage.modify(
         &replicasets,
         rs.namespace(),
         rs.name(),
@@ -77,15 +77,15 @@ fn scale(registry: &Registry, deployment: &Value, rs: &Value, replicas: i64) {
     );
 }
 
-fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
-    let replicasets = registry.resource("apps", "replicasets");
+fn reconcile_one(storage: &Storage, deployment: &Arc<Value>) {
+    let replicasets = storage.resource("apps", "replicasets");
     let namespace = deployment.namespace();
     let replicas = deployment.i64_at("/spec/replicas").unwrap_or(1);
     let template = deployment
         .pointer("/spec/template")
         .cloned()
         .unwrap_or(json!({}));
-    let mut owned = pods::controlled(registry, &replicasets, namespace, deployment.uid());
+    let mut owned = pods::controlled(storage, &replicasets, namespace, deployment.uid());
     owned.sort_by_key(|rs| revision(rs));
     let bare = pods::template_without(&template, &[HASH_LABEL]);
     let new_rs = owned
@@ -128,7 +128,7 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
         Some(rs) => rs,
         None if paused => {
             return update_status(
-                registry,
+                storage,
                 deployment,
                 &owned,
                 None,
@@ -179,10 +179,10 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
                     "template": rs_template,
                 },
             });
-            match registry.create(&replicasets, namespace, rs, false) {
+            match storage.create(&replicasets, namespace, rs, false) {
                 Ok(rs) => {
                     created = true;
-                    scaling_event(registry, deployment, rs.name(), 0, initial);
+                    scaling_event(storage, deployment, rs.name(), 0, initial);
                     rs
                 }
                 Err(error) => {
@@ -193,9 +193,9 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
         }
     };
     if deployment.annotation(REVISION) != new_rs.annotation(REVISION) {
-        let deployment_type = registry.resource("apps", "deployments");
+        let deployment_type = storage.resource("apps", "deployments");
         let revision = new_rs.annotation(REVISION).unwrap_or("1").to_owned();
-        let _ = registry.modify(
+        let _ = storage.modify(
             &deployment_type,
             namespace,
             deployment.name(),
@@ -210,15 +210,15 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
     if !paused {
         if strategy == "Recreate" {
             for rs in &old {
-                scale(registry, deployment, rs, 0);
+                scale(storage, deployment, rs, 0);
             }
             let old_running: i64 = old.iter().map(|rs| status_of(rs, "replicas")).sum();
             if old_running == 0 {
-                scale(registry, deployment, &new_rs, replicas);
+                scale(storage, deployment, &new_rs, replicas);
             }
         } else {
             roll(
-                registry,
+                storage,
                 deployment,
                 &new_rs,
                 &old,
@@ -227,11 +227,11 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
                 unavailable,
             );
         }
-        cleanup(registry, deployment, &old);
+        cleanup(storage, deployment, &old);
     }
-    let owned = pods::controlled(registry, &replicasets, namespace, deployment.uid());
+    let owned = pods::controlled(storage, &replicasets, namespace, deployment.uid());
     update_status(
-        registry,
+        storage,
         deployment,
         &owned,
         Some(&new_rs),
@@ -242,7 +242,7 @@ fn reconcile_one(registry: &Registry, deployment: &Arc<Value>) {
 }
 
 fn roll(
-    registry: &Registry,
+    storage: &Storage,
     deployment: &Value,
     new_rs: &Value,
     old: &[&Arc<Value>],
@@ -253,12 +253,12 @@ fn roll(
     let total: i64 = old.iter().map(|rs| spec_replicas(rs)).sum::<i64>() + spec_replicas(new_rs);
     let new_replicas = spec_replicas(new_rs);
     if new_replicas > replicas || old.iter().all(|rs| spec_replicas(rs) == 0) {
-        scale(registry, deployment, new_rs, replicas);
+        scale(storage, deployment, new_rs, replicas);
     } else if new_replicas < replicas {
         let room = replicas + surge - total;
         if room > 0 {
             scale(
-                registry,
+                storage,
                 deployment,
                 new_rs,
                 (new_replicas + room).min(replicas),
@@ -298,11 +298,11 @@ fn roll(
         removable -= drop;
     }
     for (rs, (_, target)) in old.iter().zip(scaled) {
-        scale(registry, deployment, rs, target.min(spec_replicas(rs)));
+        scale(storage, deployment, rs, target.min(spec_replicas(rs)));
     }
 }
 
-fn cleanup(registry: &Registry, deployment: &Value, old: &[&Arc<Value>]) {
+fn cleanup(storage: &Storage, deployment: &Value, old: &[&Arc<Value>]) {
     let limit = deployment
         .i64_at("/spec/revisionHistoryLimit")
         .unwrap_or(10);
@@ -313,14 +313,14 @@ fn cleanup(registry: &Registry, deployment: &Value, old: &[&Arc<Value>]) {
     let excess = idle
         .len()
         .saturating_sub(usize::try_from(limit).unwrap_or(0));
-    let replicasets = registry.resource("apps", "replicasets");
+    let replicasets = storage.resource("apps", "replicasets");
     for rs in idle.into_iter().take(excess) {
-        pods::delete(registry, &replicasets, rs);
+        pods::delete(storage, &replicasets, rs);
     }
 }
 
 fn update_status(
-    registry: &Registry,
+    storage: &Storage,
     deployment: &Value,
     owned: &[Arc<Value>],
     new_rs: Option<&Arc<Value>>,
@@ -425,8 +425,8 @@ fn update_status(
     if let Some(collisions) = deployment.pointer("/status/collisionCount") {
         status["collisionCount"] = collisions.clone();
     }
-    let deployments = registry.resource("apps", "deployments");
-    let _ = registry.set_status(
+    let deployments = storage.resource("apps", "deployments");
+    let _ = storage.set_status(
         &deployments,
         deployment.namespace(),
         deployment.name(),

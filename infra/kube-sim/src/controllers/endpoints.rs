@@ -8,17 +8,17 @@ use serde_json::{Value, json};
 
 use super::pods;
 use crate::object::ObjectExt;
-use crate::registry::{Registry, Target};
 use crate::selector::LabelSelector;
+use crate::storage::{Storage, Target};
 
 const SLICE_MANAGER: &str = "endpointslice-controller.k8s.io";
 
 /// Reconciles the Endpoints and EndpointSlices of every Service.
-pub fn reconcile(registry: &Registry) {
-    let services = registry.resource("", "services");
-    let endpoints = registry.resource("", "endpoints");
-    let slices = registry.resource("discovery.k8s.io", "endpointslices");
-    let (all, _) = registry.store.list(&services.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let services = storage.resource("", "services");
+    let endpoints = storage.resource("", "endpoints");
+    let slices = storage.resource("discovery.k8s.io", "endpointslices");
+    let (all, _) = storage.store.list(&services.key(), None);
     for service in &all {
         let Some(selector) = service
             .pointer("/spec/selector")
@@ -28,37 +28,37 @@ pub fn reconcile(registry: &Registry) {
             continue;
         };
         let (subsets, slice_groups) =
-            compute(registry, service, &LabelSelector::from_labels(selector));
+            compute(storage, service, &LabelSelector::from_labels(selector));
         let mut labels = service.labels().cloned().unwrap_or_default();
         if service.str_at("/spec/clusterIP") == Some("None") {
             labels.insert("service.kubernetes.io/headless".into(), json!(""));
         }
         write(
-            registry,
+            storage,
             &endpoints,
             service.namespace(),
             service.name(),
             json!({"metadata": {"name": service.name(), "labels": labels}, "subsets": subsets}),
         );
-        write_slices(registry, service, slice_groups);
+        write_slices(storage, service, slice_groups);
     }
     // Endpoints and slices of Services that are gone.
     let exists = |namespace: &str, name: &str| {
         all.iter()
             .any(|s| s.namespace() == namespace && s.name() == name)
     };
-    let (current, _) = registry.store.list(&endpoints.key(), None);
+    let (current, _) = storage.store.list(&endpoints.key(), None);
     for object in current {
         if !exists(object.namespace(), object.name()) {
-            pods::delete(registry, &endpoints, &object);
+            pods::delete(storage, &endpoints, &object);
         }
     }
-    let (current, _) = registry.store.list(&slices.key(), None);
+    let (current, _) = storage.store.list(&slices.key(), None);
     for slice in current {
         let managed = slice.label("endpointslice.kubernetes.io/managed-by") == Some(SLICE_MANAGER);
         let service = slice.label("kubernetes.io/service-name").unwrap_or("");
         if managed && !exists(slice.namespace(), service) {
-            pods::delete(registry, &slices, &slice);
+            pods::delete(storage, &slices, &slice);
         }
     }
 }
@@ -94,12 +94,12 @@ fn target_port(port: &Value, pod: &Value) -> Option<i64> {
 }
 
 fn compute(
-    registry: &Registry,
+    storage: &Storage,
     service: &Value,
     selector: &LabelSelector,
 ) -> (Vec<Value>, BTreeMap<Ports, Group>) {
-    let pod_type = registry.resource("", "pods");
-    let (candidates, _) = registry
+    let pod_type = storage.resource("", "pods");
+    let (candidates, _) = storage
         .store
         .list(&pod_type.key(), Some(service.namespace()));
     let publish_not_ready = service
@@ -192,14 +192,14 @@ fn compute(
 
 /// Creates or updates an object so that it has `desired`'s labels and content.
 fn write(
-    registry: &Registry,
+    storage: &Storage,
     rt: &crate::catalog::ResourceType,
     namespace: &str,
     name: &str,
     desired: Value,
 ) {
-    if registry.store.get(&rt.key(), namespace, name).is_some() {
-        let _ = registry.modify(rt, namespace, name, Target::Main, |object| {
+    if storage.store.get(&rt.key(), namespace, name).is_some() {
+        let _ = storage.modify(rt, namespace, name, Target::Main, |object| {
             for (key, value) in desired.as_object().into_iter().flatten() {
                 if key == "metadata" {
                     if let Some(labels) = value.get("labels") {
@@ -210,13 +210,13 @@ fn write(
                 }
             }
         });
-    } else if let Err(error) = registry.create(rt, namespace, desired, false) {
+    } else if let Err(error) = storage.create(rt, namespace, desired, false) {
         tracing::debug!(%error, name, "creating endpoints");
     }
 }
 
-fn write_slices(registry: &Registry, service: &Value, groups: BTreeMap<Ports, Group>) {
-    let slices = registry.resource("discovery.k8s.io", "endpointslices");
+fn write_slices(storage: &Storage, service: &Value, groups: BTreeMap<Ports, Group>) {
+    let slices = storage.resource("discovery.k8s.io", "endpointslices");
     let mut wanted = Vec::new();
     for (ports, group) in groups {
         let suffix = pods::template_hash(&json!(ports), 0);
@@ -233,12 +233,12 @@ fn write_slices(registry: &Registry, service: &Value, groups: BTreeMap<Ports, Gr
             "endpoints": group.slice_endpoints,
             "ports": ports.iter().map(|(name, port, protocol)| json!({"name": name, "port": port, "protocol": protocol})).collect::<Vec<_>>(),
         });
-        write(registry, &slices, service.namespace(), &name, slice);
+        write(storage, &slices, service.namespace(), &name, slice);
         wanted.push(name);
     }
-    for slice in pods::controlled(registry, &slices, service.namespace(), service.uid()) {
+    for slice in pods::controlled(storage, &slices, service.namespace(), service.uid()) {
         if !wanted.iter().any(|w| w == slice.name()) {
-            pods::delete(registry, &slices, &slice);
+            pods::delete(storage, &slices, &slice);
         }
     }
 }

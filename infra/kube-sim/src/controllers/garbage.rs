@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::catalog::ResourceType;
 use crate::object::ObjectExt;
-use crate::registry::{DeleteOptions, Registry, Target};
+use crate::storage::{DeleteOptions, Storage, Target};
 
 const FOREGROUND: &str = "foregroundDeletion";
 
@@ -16,13 +16,13 @@ const FOREGROUND: &str = "foregroundDeletion";
 type Entry = (Arc<ResourceType>, Arc<Value>);
 
 /// Reconciles ownership across every type.
-pub fn reconcile(registry: &Registry) {
+pub fn reconcile(storage: &Storage) {
     let mut objects: Vec<Entry> = Vec::new();
-    for key in registry.store.keys() {
-        let Some(rt) = registry.catalog.get(&key) else {
+    for key in storage.store.keys() {
+        let Some(rt) = storage.catalog.get(&key) else {
             continue;
         };
-        let (list, _) = registry.store.list(&key, None);
+        let (list, _) = storage.store.list(&key, None);
         objects.extend(list.into_iter().map(|o| (rt.clone(), o)));
     }
     let uids: HashSet<&str> = objects.iter().map(|(_, o)| o.uid()).collect();
@@ -48,7 +48,7 @@ pub fn reconcile(registry: &Registry) {
                 propagation: Some("Background".into()),
                 ..DeleteOptions::default()
             };
-            let _ = registry.delete(rt, object.namespace(), object.name(), &options);
+            let _ = storage.delete(rt, object.namespace(), object.name(), &options);
         }
     }
     for (rt, object) in &objects {
@@ -57,7 +57,7 @@ pub fn reconcile(registry: &Registry) {
         }
         let waiting = dependents.get(object.uid()).map_or(&[][..], Vec::as_slice);
         if waiting.is_empty() {
-            let _ = registry.modify(rt, object.namespace(), object.name(), Target::Main, |o| {
+            let _ = storage.modify(rt, object.namespace(), object.name(), Target::Main, |o| {
                 if let Some(Value::Array(list)) = o.meta_mut().get_mut("finalizers") {
                     list.retain(|f| f != FOREGROUND);
                 }
@@ -70,7 +70,7 @@ pub fn reconcile(registry: &Registry) {
         };
         for (dependent_type, dependent) in waiting.iter().map(|e| (&e.0, &e.1)) {
             if !dependent.is_deleting() {
-                let _ = registry.delete(
+                let _ = storage.delete(
                     dependent_type,
                     dependent.namespace(),
                     dependent.name(),

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::pods;
 use crate::events;
 use crate::object::{ObjectExt, now_rfc3339, parse_time};
-use crate::registry::{DeleteOptions, Registry};
+use crate::storage::{DeleteOptions, Storage};
 
 /// The first delay before a failed pod is replaced; it doubles per failure.
 const BACKOFF_BASE_SECONDS: i64 = 10;
@@ -62,26 +62,26 @@ fn last_failure(pods_of_job: &[Arc<Value>]) -> Option<jiff::Timestamp> {
 }
 
 /// Reconciles every Job.
-pub fn reconcile(registry: &Registry) {
-    let jobs = registry.resource("batch", "jobs");
-    let (all, _) = registry.store.list(&jobs.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let jobs = storage.resource("batch", "jobs");
+    let (all, _) = storage.store.list(&jobs.key(), None);
     for job in all {
         if !job.is_deleting() {
-            reconcile_one(registry, &job);
+            reconcile_one(storage, &job);
         }
     }
 }
 
-fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
-    let jobs = registry.resource("batch", "jobs");
-    let pod_type = registry.resource("", "pods");
+fn reconcile_one(storage: &Storage, job: &Arc<Value>) {
+    let jobs = storage.resource("batch", "jobs");
+    let pod_type = storage.resource("", "pods");
     let namespace = job.namespace();
-    let owned = pods::controlled_pods(registry, namespace, job.uid());
+    let owned = pods::controlled_pods(storage, namespace, job.uid());
     let active: Vec<&Arc<Value>> = owned.iter().filter(|p| pods::is_active(p)).collect();
 
     if let Some(outcome) = finished(job) {
         for pod in &active {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
         if let Some(ttl) = job.i64_at("/spec/ttlSecondsAfterFinished") {
             let done_at = job
@@ -96,7 +96,7 @@ fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
                     propagation: Some("Background".into()),
                     ..DeleteOptions::default()
                 };
-                let _ = registry.delete(&jobs, namespace, job.name(), &options);
+                let _ = storage.delete(&jobs, namespace, job.name(), &options);
             }
         }
         return;
@@ -157,7 +157,7 @@ fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
             for kind in types {
                 conditions.push(condition(kind, reason, message));
             }
-            events::record(registry, job, "job-controller", event.0, event.1, event.2);
+            events::record(storage, job, "job-controller", event.0, event.1, event.2);
         };
     if complete {
         finish(
@@ -185,7 +185,7 @@ fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
         );
     } else if suspended {
         for pod in &active {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
     } else {
         let wanted = match completions {
@@ -205,19 +205,19 @@ fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
         if current < wanted && waited {
             let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
             for _ in current..wanted {
-                pods::create_from_template(registry, job, &template, None, &[], |_| {});
+                pods::create_from_template(storage, job, &template, None, &[], |_| {});
             }
         } else if current > wanted {
             for pod in active
                 .iter()
                 .take(usize::try_from(current - wanted).unwrap_or(0))
             {
-                pods::delete(registry, &pod_type, pod);
+                pods::delete(storage, &pod_type, pod);
             }
         }
     }
 
-    let owned = pods::controlled_pods(registry, namespace, job.uid());
+    let owned = pods::controlled_pods(storage, namespace, job.uid());
     let active_now = owned.iter().filter(|p| pods::is_active(p)).count();
     let ready = owned
         .iter()
@@ -248,20 +248,20 @@ fn reconcile_one(registry: &Registry, job: &Arc<Value>) {
             status.as_object_mut().expect("an object").remove(key);
         }
     }
-    let _ = registry.set_status(&jobs, namespace, job.name(), status);
+    let _ = storage.set_status(&jobs, namespace, job.name(), status);
     if finished(
-        &registry
+        &storage
             .store
             .get(&jobs.key(), namespace, job.name())
             .unwrap_or_else(|| job.clone()),
     )
     .is_some()
     {
-        for pod in pods::controlled_pods(registry, namespace, job.uid())
+        for pod in pods::controlled_pods(storage, namespace, job.uid())
             .iter()
             .filter(|p| pods::is_active(p))
         {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
     }
 }

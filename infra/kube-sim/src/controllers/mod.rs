@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::ResourceKey;
-use crate::registry::Registry;
+use crate::storage::Storage;
 
 /// How long a burst of changes is collected before reconciling.
 const DEBOUNCE: Duration = Duration::from_millis(20);
@@ -32,12 +32,12 @@ const RESYNC: Duration = Duration::from_secs(1);
 struct Controller {
     name: &'static str,
     watches: Vec<ResourceKey>,
-    reconcile: Box<dyn FnMut(&Registry) + Send>,
+    reconcile: Box<dyn FnMut(&Storage) + Send>,
 }
 
 /// Starts every controller.
 pub fn spawn(
-    registry: &Arc<Registry>,
+    storage: &Arc<Storage>,
     ca_pem: &str,
     tasks: &mut JoinSet<()>,
     stop: &CancellationToken,
@@ -91,13 +91,13 @@ pub fn spawn(
         },
     ];
     for controller in controllers {
-        tasks.spawn(run(registry.clone(), controller, stop.clone()));
+        tasks.spawn(run(storage.clone(), controller, stop.clone()));
     }
 }
 
 /// Runs one controller until `stop` is cancelled. An empty watch list means every type.
-async fn run(registry: Arc<Registry>, mut controller: Controller, stop: CancellationToken) {
-    let mut events = registry.store.events();
+async fn run(storage: Arc<Storage>, mut controller: Controller, stop: CancellationToken) {
+    let mut events = storage.store.events();
     let mut ticker = tokio::time::interval(RESYNC);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tracing::debug!(controller = controller.name, "started");
@@ -115,6 +115,6 @@ async fn run(registry: Arc<Registry>, mut controller: Controller, stop: Cancella
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         }
-        (controller.reconcile)(&registry);
+        (controller.reconcile)(&storage);
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::catalog::ResourceType;
 use crate::events;
 use crate::object::{ObjectExt, child_map, controller_reference, parse_time};
-use crate::registry::{DeleteOptions, Registry};
+use crate::storage::{DeleteOptions, Storage};
 
 /// Whether a pod's `Ready` condition is true.
 pub fn is_ready(pod: &Value) -> bool {
@@ -49,12 +49,12 @@ pub fn is_active(pod: &Value) -> bool {
 
 /// Objects of `rt` in `namespace` whose controller is `owner_uid`.
 pub fn controlled(
-    registry: &Registry,
+    storage: &Storage,
     rt: &ResourceType,
     namespace: &str,
     owner_uid: &str,
 ) -> Vec<Arc<Value>> {
-    let (objects, _) = registry.store.list(&rt.key(), Some(namespace));
+    let (objects, _) = storage.store.list(&rt.key(), Some(namespace));
     objects
         .into_iter()
         .filter(|o| o.controller_uid() == Some(owner_uid))
@@ -62,19 +62,14 @@ pub fn controlled(
 }
 
 /// Pods in `namespace` controlled by `owner_uid`.
-pub fn controlled_pods(registry: &Registry, namespace: &str, owner_uid: &str) -> Vec<Arc<Value>> {
-    controlled(
-        registry,
-        &registry.resource("", "pods"),
-        namespace,
-        owner_uid,
-    )
+pub fn controlled_pods(storage: &Storage, namespace: &str, owner_uid: &str) -> Vec<Arc<Value>> {
+    controlled(storage, &storage.resource("", "pods"), namespace, owner_uid)
 }
 
 /// Creates a pod from `template` for `owner`: named `name`, or `prefix` plus a random suffix;
 /// `labels` are added to the template's; `customize` adjusts the pod before it is created.
 pub fn create_from_template(
-    registry: &Registry,
+    storage: &Storage,
     owner: &Value,
     template: &Value,
     name: Option<String>,
@@ -112,7 +107,7 @@ pub fn create_from_template(
         .unwrap_or_default();
     customize(&mut spec);
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
-    let pods = registry.resource("", "pods");
+    let pods = storage.resource("", "pods");
     let component = format!(
         "{}-controller",
         owner
@@ -121,11 +116,11 @@ pub fn create_from_template(
             .unwrap_or("")
             .to_lowercase()
     );
-    match registry.create(&pods, owner.namespace(), pod, false) {
+    match storage.create(&pods, owner.namespace(), pod, false) {
         Ok(pod) => {
             let message = format!("Created pod: {}", pod.name());
             events::record(
-                registry,
+                storage,
                 owner,
                 &component,
                 events::Kind::Normal,
@@ -137,7 +132,7 @@ pub fn create_from_template(
             tracing::warn!(owner = owner.name(), %error, "creating a pod failed");
             let message = format!("Error creating: {error}");
             events::record(
-                registry,
+                storage,
                 owner,
                 &component,
                 events::Kind::Warning,
@@ -149,8 +144,8 @@ pub fn create_from_template(
 }
 
 /// Deletes an object in the background, logging a failure.
-pub fn delete(registry: &Registry, rt: &ResourceType, object: &Value) {
-    if let Err(error) = registry.delete(
+pub fn delete(storage: &Storage, rt: &ResourceType, object: &Value) {
+    if let Err(error) = storage.delete(
         rt,
         object.namespace(),
         object.name(),

@@ -4,18 +4,18 @@ use serde_json::{Value, json};
 
 use super::pods;
 use crate::object::ObjectExt;
-use crate::registry::Registry;
+use crate::storage::Storage;
 
 /// Reconciles every ReplicaSet.
-pub fn reconcile(registry: &Registry) {
-    let replicasets = registry.resource("apps", "replicasets");
-    let pod_type = registry.resource("", "pods");
-    let (all, _) = registry.store.list(&replicasets.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let replicasets = storage.resource("apps", "replicasets");
+    let pod_type = storage.resource("", "pods");
+    let (all, _) = storage.store.list(&replicasets.key(), None);
     for rs in all {
         let namespace = rs.namespace();
         let replicas = rs.i64_at("/spec/replicas").unwrap_or(1);
         let min_ready = rs.i64_at("/spec/minReadySeconds").unwrap_or(0);
-        let owned = pods::controlled_pods(registry, namespace, rs.uid());
+        let owned = pods::controlled_pods(storage, namespace, rs.uid());
         let mut active: Vec<&Value> = owned
             .iter()
             .map(AsRef::as_ref)
@@ -25,7 +25,7 @@ pub fn reconcile(registry: &Registry) {
         if !rs.is_deleting() && count < replicas {
             let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
             for _ in count..replicas {
-                pods::create_from_template(registry, &rs, &template, None, &[], |_| {});
+                pods::create_from_template(storage, &rs, &template, None, &[], |_| {});
             }
         } else if count > replicas {
             // Remove the least useful pods first: not ready before ready, newest first.
@@ -43,7 +43,7 @@ pub fn reconcile(registry: &Registry) {
                 .iter()
                 .take(usize::try_from(count - replicas).unwrap_or(0))
             {
-                pods::delete(registry, &pod_type, pod);
+                pods::delete(storage, &pod_type, pod);
             }
         }
         // Pods of a ReplicaSet never finish on their own; replace finished ones.
@@ -51,7 +51,7 @@ pub fn reconcile(registry: &Registry) {
             .iter()
             .filter(|p| pods::is_terminal(p) && !p.is_deleting())
         {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
         let active: Vec<&Value> = owned
             .iter()
@@ -70,6 +70,6 @@ pub fn reconcile(registry: &Registry) {
             "availableReplicas": available,
             "observedGeneration": rs.i64_at("/metadata/generation").unwrap_or(1),
         });
-        let _ = registry.set_status(&replicasets, namespace, rs.name(), status);
+        let _ = storage.set_status(&replicasets, namespace, rs.name(), status);
     }
 }

@@ -8,16 +8,16 @@ use serde_json::{Map, Value, json};
 
 use super::pods;
 use crate::object::ObjectExt;
-use crate::registry::Registry;
+use crate::storage::Storage;
 
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// Reconciles every StatefulSet.
-pub fn reconcile(registry: &Registry) {
-    let statefulsets = registry.resource("apps", "statefulsets");
-    let (all, _) = registry.store.list(&statefulsets.key(), None);
+pub fn reconcile(storage: &Storage) {
+    let statefulsets = storage.resource("apps", "statefulsets");
+    let (all, _) = storage.store.list(&statefulsets.key(), None);
     for set in all {
-        reconcile_one(registry, &set);
+        reconcile_one(storage, &set);
     }
 }
 
@@ -28,8 +28,8 @@ fn ordinal(set: &Value, pod: &Value) -> Option<i64> {
         .ok()
 }
 
-fn ensure_claims(registry: &Registry, set: &Value, index: i64) -> Vec<Value> {
-    let claims = registry.resource("", "persistentvolumeclaims");
+fn ensure_claims(storage: &Storage, set: &Value, index: i64) -> Vec<Value> {
+    let claims = storage.resource("", "persistentvolumeclaims");
     let mut volumes = Vec::new();
     for template in set
         .pointer("/spec/volumeClaimTemplates")
@@ -39,7 +39,7 @@ fn ensure_claims(registry: &Registry, set: &Value, index: i64) -> Vec<Value> {
     {
         let template_name = template.str_at("/metadata/name").unwrap_or("data");
         let claim_name = format!("{template_name}-{}-{index}", set.name());
-        if registry
+        if storage
             .store
             .get(&claims.key(), set.namespace(), &claim_name)
             .is_none()
@@ -57,7 +57,7 @@ fn ensure_claims(registry: &Registry, set: &Value, index: i64) -> Vec<Value> {
                 "metadata": {"name": claim_name, "labels": labels},
                 "spec": template.get("spec").cloned().unwrap_or(json!({})),
             });
-            if let Err(error) = registry.create(&claims, set.namespace(), claim, false) {
+            if let Err(error) = storage.create(&claims, set.namespace(), claim, false) {
                 tracing::warn!(statefulset = set.name(), %error, "creating a claim failed");
             }
         }
@@ -68,14 +68,14 @@ fn ensure_claims(registry: &Registry, set: &Value, index: i64) -> Vec<Value> {
     volumes
 }
 
-fn create_pod(registry: &Registry, set: &Arc<Value>, index: i64, revision: &str) {
+fn create_pod(storage: &Storage, set: &Arc<Value>, index: i64, revision: &str) {
     let name = format!("{}-{index}", set.name());
     let template = set.pointer("/spec/template").cloned().unwrap_or(json!({}));
-    let claim_volumes = ensure_claims(registry, set, index);
+    let claim_volumes = ensure_claims(storage, set, index);
     let service = set.str_at("/spec/serviceName").unwrap_or("").to_owned();
     let hostname = name.clone();
     pods::create_from_template(
-        registry,
+        storage,
         set,
         &template,
         Some(name.clone()),
@@ -101,8 +101,8 @@ fn create_pod(registry: &Registry, set: &Arc<Value>, index: i64, revision: &str)
     );
 }
 
-fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
-    let pod_type = registry.resource("", "pods");
+fn reconcile_one(storage: &Storage, set: &Arc<Value>) {
+    let pod_type = storage.resource("", "pods");
     let namespace = set.namespace();
     let replicas = set.i64_at("/spec/replicas").unwrap_or(1);
     let parallel = set.str_at("/spec/podManagementPolicy") == Some("Parallel");
@@ -122,7 +122,7 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
         .str_at("/spec/updateStrategy/type")
         .unwrap_or("RollingUpdate")
         == "RollingUpdate";
-    let mut owned = pods::controlled_pods(registry, namespace, set.uid());
+    let mut owned = pods::controlled_pods(storage, namespace, set.uid());
     owned.sort_by_key(|p| ordinal(set, p).unwrap_or(i64::MAX));
 
     if !set.is_deleting() {
@@ -131,7 +131,7 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
             .iter()
             .filter(|p| pods::is_terminal(p) && !p.is_deleting())
         {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
         for index in 0..replicas {
             let existing = owned.iter().find(|p| ordinal(set, p) == Some(index));
@@ -142,7 +142,7 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
                     } else {
                         &update_revision
                     };
-                    create_pod(registry, set, index, revision);
+                    create_pod(storage, set, index, revision);
                     if !parallel {
                         break;
                     }
@@ -161,7 +161,7 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
             .into_iter()
             .take(if parallel { usize::MAX } else { 1 })
         {
-            pods::delete(registry, &pod_type, pod);
+            pods::delete(storage, &pod_type, pod);
         }
         // Roll one pod at a time once every pod runs and is ready.
         let all_ready = (0..replicas).all(|i| {
@@ -175,12 +175,12 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
                     && p.label(REVISION_LABEL) != Some(update_revision.as_str())
             });
             if let Some(pod) = stale {
-                pods::delete(registry, &pod_type, pod);
+                pods::delete(storage, &pod_type, pod);
             }
         }
     }
 
-    let owned = pods::controlled_pods(registry, namespace, set.uid());
+    let owned = pods::controlled_pods(storage, namespace, set.uid());
     let active: Vec<&Arc<Value>> = owned.iter().filter(|p| !p.is_deleting()).collect();
     let min_ready = set.i64_at("/spec/minReadySeconds").unwrap_or(0);
     let updated = active
@@ -213,6 +213,6 @@ fn reconcile_one(registry: &Registry, set: &Arc<Value>) {
         "updateRevision": update_revision,
         "collisionCount": 0,
     });
-    let statefulsets = registry.resource("apps", "statefulsets");
-    let _ = registry.set_status(&statefulsets, namespace, set.name(), status);
+    let statefulsets = storage.resource("apps", "statefulsets");
+    let _ = storage.set_status(&statefulsets, namespace, set.name(), status);
 }

@@ -226,7 +226,7 @@ fn pull_credentials(run: &Run) -> Option<std::path::PathBuf> {
     let accounts = crate::catalog::ResourceKey::new("", "serviceaccounts");
     if let Some(account) = pod
         .ctx
-        .registry
+        .storage
         .store
         .get(&accounts, pod.pod.namespace(), account)
     {
@@ -243,7 +243,7 @@ fn pull_credentials(run: &Run) -> Option<std::path::PathBuf> {
                 }),
         );
     }
-    let auth = image::registry_auth(&pod.ctx.registry.store, pod.pod.namespace(), &names)?;
+    let auth = image::registry_auth(&pod.ctx.storage.store, pod.pod.namespace(), &names)?;
     let file = pod.dir.join(format!("{}.auth.json", run.spec.name));
     crate::kubeconfig::write_private(&file, auth.to_string().as_bytes()).ok()?;
     Some(file)
@@ -255,7 +255,7 @@ async fn environment(run: &Run) -> Vec<(String, String)> {
     loop {
         let host_ip = pod.ctx.network.gateway.to_string();
         let context = EnvContext {
-            store: &pod.ctx.registry.store,
+            store: &pod.ctx.storage.store,
             pod: &pod.pod,
             typed: &pod.typed,
             pod_ip: &pod.pod_ip,

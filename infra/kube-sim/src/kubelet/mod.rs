@@ -29,8 +29,8 @@ use crate::errors::ApiError;
 use crate::network::ClusterNetwork;
 use crate::object::ObjectExt;
 use crate::podman::Podman;
-use crate::registry::Registry;
 use crate::server::{LogOptions, LogStream, PodLogs};
+use crate::storage::Storage;
 use crate::store::EventType;
 use status::{PodRuntime, State};
 
@@ -44,7 +44,7 @@ struct Worker {
 /// What pod workers share.
 #[derive(Debug)]
 pub struct Context {
-    registry: Arc<Registry>,
+    storage: Arc<Storage>,
     podman: Podman,
     network: ClusterNetwork,
     volumes_dir: PathBuf,
@@ -69,7 +69,7 @@ pub struct Kubelet {
 impl Kubelet {
     /// A kubelet for the node of the cluster.
     pub fn new(
-        registry: Arc<Registry>,
+        storage: Arc<Storage>,
         podman: Podman,
         network: ClusterNetwork,
         volumes_dir: PathBuf,
@@ -85,7 +85,7 @@ impl Kubelet {
             .unwrap_or_default();
         Self {
             ctx: Arc::new(Context {
-                registry,
+                storage,
                 podman,
                 network,
                 volumes_dir,
@@ -110,8 +110,8 @@ impl Kubelet {
                 .clone()
                 .run(self.ctx.podman.clone(), stop.clone()),
         );
-        let mut events = self.ctx.registry.store.events();
-        let (existing, _) = self.ctx.registry.store.list(&pods, None);
+        let mut events = self.ctx.storage.store.events();
+        let (existing, _) = self.ctx.storage.store.list(&pods, None);
         for pod in existing {
             self.observe(&pod, false);
         }
@@ -126,7 +126,7 @@ impl Kubelet {
                 }
                 Ok(_) => {}
                 Err(broadcast::error::RecvError::Lagged(_)) => {
-                    let (existing, _) = self.ctx.registry.store.list(&pods, None);
+                    let (existing, _) = self.ctx.storage.store.list(&pods, None);
                     for pod in existing {
                         self.observe(&pod, false);
                     }
@@ -149,7 +149,7 @@ impl Kubelet {
             return;
         }
         if removed
-            || pod.str_at("/spec/nodeName") != Some(self.ctx.registry.admission.node_name.as_str())
+            || pod.str_at("/spec/nodeName") != Some(self.ctx.storage.admission.node_name.as_str())
         {
             return;
         }
@@ -158,9 +158,9 @@ impl Kubelet {
             return;
         }
         if pod.is_deleting() {
-            let pods = self.ctx.registry.resource("", "pods");
+            let pods = self.ctx.storage.resource("", "pods");
             self.ctx
-                .registry
+                .storage
                 .remove(&pods, pod.namespace(), pod.name(), &uid);
             return;
         }

@@ -18,7 +18,7 @@ use super::status::{PodFailure, PodRuntime, State, Terminated};
 use super::volumes::{self, VolumeContext};
 use crate::events;
 use crate::object::ObjectExt;
-use crate::registry::Target;
+use crate::storage::Target;
 
 /// How long a deleted pod's containers get at most to stop.
 const MAX_GRACE: i64 = 30;
@@ -57,7 +57,7 @@ impl PodContext {
     /// Records an event about the pod from the kubelet.
     pub fn event(&self, kind: events::Kind, reason: &str, message: &str) {
         events::record(
-            &self.ctx.registry,
+            &self.ctx.storage,
             &self.pod,
             "kubelet",
             kind,
@@ -79,9 +79,9 @@ impl PodContext {
 /// Writes the status of `runtime` to the pod, if the pod is still the same object.
 pub fn publish(ctx: &Context, pod: &Value, runtime: &mut PodRuntime) {
     let status = runtime.render_status();
-    let pods = ctx.registry.resource("", "pods");
+    let pods = ctx.storage.resource("", "pods");
     let uid = pod.uid().to_owned();
-    let _ = ctx.registry.modify(
+    let _ = ctx.storage.modify(
         &pods,
         pod.namespace(),
         pod.name(),
@@ -125,10 +125,10 @@ pub async fn run(
         "Successfully assigned {}/{} to {}",
         pod.namespace(),
         pod.name(),
-        ctx.registry.admission.node_name
+        ctx.storage.admission.node_name
     );
     events::record(
-        &ctx.registry,
+        &ctx.storage,
         &pod,
         "default-scheduler",
         events::Kind::Normal,
@@ -164,7 +164,7 @@ async fn live(
         }
     };
     let volume_context = VolumeContext {
-        store: ctx.registry.store.clone(),
+        store: ctx.storage.store.clone(),
         pod_dir: dir.clone(),
         claims_dir: ctx.volumes_dir.join("claims"),
         ca_pem: ctx.ca_pem.clone(),
@@ -181,7 +181,7 @@ async fn live(
             Err(message) => {
                 let message = format!("MountVolume.SetUp failed: {message}");
                 events::record(
-                    &ctx.registry,
+                    &ctx.storage,
                     &pod,
                     "kubelet",
                     events::Kind::Warning,
@@ -469,9 +469,9 @@ async fn teardown(
     force: bool,
 ) {
     if !force {
-        let pods = ctx.registry.resource("", "pods");
+        let pods = ctx.storage.resource("", "pods");
         let grace = ctx
-            .registry
+            .storage
             .store
             .get(&pods.key(), pod.namespace(), pod.name())
             .filter(|current| current.uid() == pod.uid())
@@ -496,8 +496,8 @@ async fn teardown(
         .lock()
         .expect("runtimes lock poisoned")
         .remove(pod.uid());
-    let pods = ctx.registry.resource("", "pods");
-    ctx.registry
+    let pods = ctx.storage.resource("", "pods");
+    ctx.storage
         .remove(&pods, pod.namespace(), pod.name(), pod.uid());
     ctx.workers
         .lock()

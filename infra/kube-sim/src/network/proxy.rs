@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::ClusterNetwork;
 use crate::catalog::ResourceKey;
 use crate::object::ObjectExt;
-use crate::registry::Registry;
+use crate::storage::Storage;
 use crate::store::{EventType, Store};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -29,13 +29,13 @@ struct Proxied {
 }
 
 /// Runs the proxy until `stop` is cancelled, then removes every address it added.
-pub async fn run(network: ClusterNetwork, registry: Arc<Registry>, stop: CancellationToken) {
+pub async fn run(network: ClusterNetwork, storage: Arc<Storage>, stop: CancellationToken) {
     let services = ResourceKey::new("", "services");
-    let mut events = registry.store.events();
+    let mut events = storage.store.events();
     let mut proxied: HashMap<String, Proxied> = HashMap::new();
-    let (existing, _) = registry.store.list(&services, None);
+    let (existing, _) = storage.store.list(&services, None);
     for service in existing {
-        ensure(&network, &registry.store, &mut proxied, &service).await;
+        ensure(&network, &storage.store, &mut proxied, &service).await;
     }
     loop {
         let event = tokio::select! {
@@ -45,19 +45,19 @@ pub async fn run(network: ClusterNetwork, registry: Arc<Registry>, stop: Cancell
         match event {
             Ok(event) if event.key == services => {
                 if event.kind == EventType::Deleted {
-                    registry.admission.service_ips.release(&event.object);
+                    storage.admission.service_ips.release(&event.object);
                     if let Some(gone) = proxied.remove(event.object.uid()) {
                         close(&network, gone).await;
                     }
                 } else {
-                    ensure(&network, &registry.store, &mut proxied, &event.object).await;
+                    ensure(&network, &storage.store, &mut proxied, &event.object).await;
                 }
             }
             Ok(_) => {}
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                let (existing, _) = registry.store.list(&services, None);
+                let (existing, _) = storage.store.list(&services, None);
                 for service in existing {
-                    ensure(&network, &registry.store, &mut proxied, &service).await;
+                    ensure(&network, &storage.store, &mut proxied, &service).await;
                 }
             }
             Err(broadcast::error::RecvError::Closed) => break,

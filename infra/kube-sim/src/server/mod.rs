@@ -29,14 +29,14 @@ use media::{Body, Format};
 use route::Route;
 
 use crate::errors::ApiError;
-use crate::registry::Registry;
+use crate::storage::Storage;
 use crate::version::KubernetesVersion;
 
 /// What every request handler needs.
 #[derive(Debug)]
 pub struct Shared {
     /// The storage semantics.
-    pub registry: Arc<Registry>,
+    pub storage: Arc<Storage>,
     /// The bearer token clients must present.
     pub token: SecretString,
     /// `host:port` the server is reached at.
@@ -144,7 +144,7 @@ async fn route(shared: &Shared, request: Request<Incoming>) -> Result<Response<B
             .into_owned()
             .collect();
     let route = route::parse(&path).ok_or_else(|| ApiError::no_route(&path))?;
-    let catalog = &shared.registry.catalog;
+    let catalog = &shared.storage.catalog;
     if let Route::Resource(resource) = route {
         let (parts, body) = request.into_parts();
         let body = body

@@ -19,8 +19,8 @@ use crate::catalog::ResourceType;
 use crate::errors::ApiError;
 use crate::object::ObjectExt;
 use crate::patch::PatchKind;
-use crate::registry::{DeleteOptions, Target};
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::storage::{DeleteOptions, Target};
 
 /// One request on a resource path.
 pub struct ResourceRequest<'a> {
@@ -85,9 +85,9 @@ fn respond(
 
 /// Serves a resource request.
 pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response<Body>, ApiError> {
-    let registry = &shared.registry;
+    let storage = &shared.storage;
     let path = &request.path;
-    let rt = registry
+    let rt = storage
         .catalog
         .lookup(&path.group, &path.version, &path.plural)
         .ok_or_else(|| ApiError::no_route(&format!("{}/{}", path.group, path.plural)))?;
@@ -110,7 +110,7 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
     let Some(name) = path.name.clone() else {
         return match request.method {
             Method::GET if request.flag("watch") => {
-                watch(registry, watch_request(&rt, request, format)?)
+                watch(storage, watch_request(&rt, request, format)?)
             }
             Method::GET => list(shared, &rt, request, format),
             Method::POST => {
@@ -121,7 +121,7 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
                     )));
                 }
                 let body = request.json_body()?;
-                let created = registry.create(&rt, &namespace, body, request.dry_run())?;
+                let created = storage.create(&rt, &namespace, body, request.dry_run())?;
                 let code = if rt.create_only { 200 } else { 201 };
                 Ok(respond(format, code, &rt, &version, &created))
             }
@@ -140,7 +140,7 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
             return scale(shared, &rt, &namespace, &name, request);
         }
         Some("log") if rt.subresources.log && request.method == Method::GET => {
-            let pod = registry.get(&rt, &namespace, &name)?;
+            let pod = storage.get(&rt, &namespace, &name)?;
             let options = logs::options(&pod, &request.query)?;
             let stream = shared.logs.open(&pod, &options)?;
             return Ok(logs::response(stream, options.limit_bytes));
@@ -152,13 +152,13 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
 
     match request.method {
         Method::GET => {
-            let object = registry.get(&rt, &namespace, &name)?;
+            let object = storage.get(&rt, &namespace, &name)?;
             Ok(respond(format, 200, &rt, &version, &object))
         }
         Method::PUT => {
             let body = request.json_body()?;
             let updated =
-                registry.update(&rt, &namespace, &name, body, target, request.dry_run())?;
+                storage.update(&rt, &namespace, &name, body, target, request.dry_run())?;
             Ok(respond(format, 200, &rt, &version, &updated))
         }
         Method::PATCH => {
@@ -167,12 +167,12 @@ pub fn handle(shared: &Shared, request: &ResourceRequest<'_>) -> Result<Response
                 .ok_or_else(|| ApiError::unsupported_media_type(&content_type))?;
             let parsed = crate::patch::parse(kind, &request.body)?;
             let patched =
-                registry.patch(&rt, &namespace, &name, &parsed, target, request.dry_run())?;
+                storage.patch(&rt, &namespace, &name, &parsed, target, request.dry_run())?;
             Ok(respond(format, 200, &rt, &version, &patched))
         }
         Method::DELETE => {
             let options = delete_options(request)?;
-            let (code, object) = registry.delete(&rt, &namespace, &name, &options)?;
+            let (code, object) = storage.delete(&rt, &namespace, &name, &options)?;
             Ok(respond(format, code, &rt, &version, &object))
         }
         _ => Err(ApiError::method_not_allowed(format!(
@@ -233,7 +233,7 @@ fn list(
     let (labels, fields) = selectors(request)?;
     let (objects, revision) =
         shared
-            .registry
+            .storage
             .list(rt, request.path.namespace.as_deref(), &labels, &fields);
     let version = &request.path.version;
     let items: Vec<Value> = objects.iter().map(|o| present(rt, version, o)).collect();
@@ -308,12 +308,12 @@ fn delete_collection(
     let options = delete_options(request)?;
     let (objects, revision) =
         shared
-            .registry
+            .storage
             .list(rt, request.path.namespace.as_deref(), &labels, &fields);
     let mut deleted = Vec::new();
     for object in objects {
         match shared
-            .registry
+            .storage
             .delete(rt, object.namespace(), object.name(), &options)
         {
             Ok((_, object)) => deleted.push(present(rt, &request.path.version, &object)),
@@ -364,8 +364,8 @@ fn scale(
     name: &str,
     request: &ResourceRequest<'_>,
 ) -> Result<Response<Body>, ApiError> {
-    let registry = &shared.registry;
-    let current = registry.get(rt, namespace, name)?;
+    let storage = &shared.storage;
+    let current = storage.get(rt, namespace, name)?;
     let desired = match request.method {
         Method::GET => return Ok(media::json(200, &scale_of(&current))),
         Method::PUT => request.json_body()?,
@@ -392,7 +392,7 @@ fn scale(
             )],
         )
     })?;
-    let updated = registry.modify(rt, namespace, name, Target::Main, |object| {
+    let updated = storage.modify(rt, namespace, name, Target::Main, |object| {
         object["spec"]["replicas"] = json!(replicas);
     })?;
     Ok(media::json(200, &scale_of(&updated)))

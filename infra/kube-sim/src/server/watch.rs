@@ -16,8 +16,8 @@ use super::media::{Body, Format};
 use super::table::{Include, partial_metadata, table};
 use crate::catalog::ResourceType;
 use crate::errors::ApiError;
-use crate::registry::Registry;
 use crate::selector::{FieldSelector, LabelSelector};
+use crate::storage::Storage;
 use crate::store::{Event, EventType};
 
 /// How often a watch that asked for bookmarks gets one.
@@ -143,7 +143,7 @@ fn object_revision(object: &Value) -> u64 {
 }
 
 /// Starts a watch and returns the streaming response.
-pub fn watch(registry: &Registry, request: WatchRequest) -> Result<Response<Body>, ApiError> {
+pub fn watch(storage: &Storage, request: WatchRequest) -> Result<Response<Body>, ApiError> {
     let requested: Option<u64> = match request.resource_version.as_deref() {
         None | Some("" | "0") => None,
         Some(text) => Some(
@@ -153,7 +153,7 @@ pub fn watch(registry: &Registry, request: WatchRequest) -> Result<Response<Body
     };
     let initial = request.send_initial_events || requested.is_none();
     let (snapshot, start) = if initial {
-        let (objects, revision) = registry.list(
+        let (objects, revision) = storage.list(
             &request.rt,
             request.namespace.as_deref(),
             &request.labels,
@@ -163,7 +163,7 @@ pub fn watch(registry: &Registry, request: WatchRequest) -> Result<Response<Body
     } else {
         (Vec::new(), requested.unwrap_or(0))
     };
-    let subscription = registry.store.subscribe(Some(start));
+    let subscription = storage.store.subscribe(Some(start));
     let (sender, receiver) = mpsc::channel(256);
     let api_version = request.rt.api_version(&request.version);
     let watcher = Watcher {

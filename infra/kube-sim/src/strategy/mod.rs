@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::catalog::ResourceType;
 use crate::errors::ApiError;
 use crate::object::ObjectExt;
-use crate::registry::Target;
+use crate::storage::Target;
 use crate::version::KubernetesVersion;
 
 pub use service::ServiceIps;

@@ -38,9 +38,9 @@ pub struct DeleteOptions {
     pub dry_run: bool,
 }
 
-/// The storage semantics. Shared as `Arc<Registry>`.
+/// The storage semantics. Shared as `Arc<Storage>`.
 #[derive(Debug)]
-pub struct Registry {
+pub struct Storage {
     /// The objects.
     pub store: Arc<Store>,
     /// The types.
@@ -49,8 +49,8 @@ pub struct Registry {
     pub admission: Admission,
 }
 
-impl Registry {
-    /// A registry over a store.
+impl Storage {
+    /// The storage semantics over a store.
     pub fn new(store: Arc<Store>, catalog: Arc<Catalog>, admission: Admission) -> Self {
         Self {
             store,
