@@ -277,3 +277,88 @@ pub fn diff(diff: &LockDiff) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use chorale_test_jobs::Gate;
+
+    use super::*;
+    use crate::resources::build::{
+        BundleRef, ComponentDeploy, Stage, Status, TestArtefacts, TestRun,
+    };
+
+    fn at(time: &str) -> Timestamp {
+        format!("2026-12-04T{time}Z").parse().unwrap()
+    }
+
+    /// A failed run of the demo, every time fixed.
+    fn failed_build() -> Build {
+        let mut build = Build::start("demo", "cli", &Stage::RUN);
+        "20261204-021500-ab12".clone_into(&mut build.id);
+        build.created_at = at("02:15:00");
+        build.finished_at = Some(at("02:16:40"));
+        build.status = Status::Failed;
+        build.lock_id = Some(format!("sha256:{}", "1".repeat(64)));
+        build.bundle = Some(BundleRef {
+            repository: "127.0.0.1:5000/chorale/demo".to_owned(),
+            digest: format!("sha256:{}", "b".repeat(64)),
+        });
+        build.error = Some("test: 1 of 2 tests passed, 1 blocking failed".to_owned());
+        for (index, stage) in build.stages.iter_mut().enumerate() {
+            let minute = u32::try_from(index).unwrap() * 10;
+            stage.started_at = Some(at(&format!("02:15:{minute:02}")));
+            stage.finished_at = Some(at(&format!("02:15:{:02}", minute + 7)));
+            stage.status = if stage.name == Stage::Test {
+                Status::Failed
+            } else {
+                Status::Succeeded
+            };
+        }
+        build.components = vec![ComponentDeploy {
+            component: "db".to_owned(),
+            wave: 0,
+            status: Status::Succeeded,
+            started_at: Some(at("02:15:30")),
+            finished_at: Some(at("02:15:33")),
+            message: None,
+            log: Some("deploy/db.log".to_owned()),
+        }];
+        let test = |name: &str, status, attempts, message: Option<&str>| TestRun {
+            name: name.to_owned(),
+            uses: "http-probe".to_owned(),
+            gate: Gate::Blocking,
+            status,
+            attempts,
+            started_at: Some(at("02:15:40")),
+            finished_at: Some(at("02:15:46")),
+            message: message.map(str::to_owned),
+            artefacts: TestArtefacts::default(),
+        };
+        build.tests = vec![
+            test("reachable", Status::Succeeded, 2, None),
+            test(
+                "smoke",
+                Status::Failed,
+                1,
+                Some("BackoffLimitExceeded: Job has reached the specified backoff limit"),
+            ),
+        ];
+        build
+    }
+
+    #[test]
+    fn a_build_reads_stage_by_stage() {
+        insta::assert_snapshot!(build(&failed_build(), None));
+    }
+
+    #[test]
+    fn builds_are_a_table_newest_first() {
+        let mut running = failed_build();
+        "20261204-031500-cd34".clone_into(&mut running.id);
+        running.status = Status::Running;
+        running.finished_at = None;
+        running.lock_id = None;
+        insta::assert_snapshot!(builds(&[running, failed_build()]));
+        assert_eq!(builds(&[]), "no builds recorded\n");
+    }
+}
