@@ -20,12 +20,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chorale::bundle::{Destination, push_bundle};
+use chorale::bundle::push_bundle;
 use chorale::engine::events::Ignore;
 use chorale::ops::{BundleRequest, SnapshotRequest, bundle_product, snapshot_product};
 use chorale::snapshot::{ChartContent, Snapshot, snapshot};
 use chorale::{Context, manifest};
 use chorale_runners::digest::sha256;
+use chorale_runners::registry::RegistryStore;
 use chorale_runners::registry::{RegistryClient, RegistryOptions, parse_reference};
 use chorale_testkit::{GitDaemon, Registry};
 use futures::StreamExt;
@@ -595,10 +596,10 @@ async fn main() {
         );
         let rebundle_served = counting.since(&registry);
 
-        let destination = Destination::Registry {
-            client: context.runners.registry.clone(),
-            base: format!("{host}/push-{run}"),
-        };
+        let destination = RegistryStore::new(
+            context.runners.registry.clone(),
+            format!("{host}/push-{run}"),
+        );
         let counting = Counting::from_now(&registry);
         let start = Instant::now();
         let pushed = push_bundle(

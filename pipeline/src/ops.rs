@@ -121,7 +121,7 @@ pub async fn bundle_product(
         context,
         recorder,
         &product,
-        &destination,
+        destination.as_ref(),
         &mut build,
         request.concurrency,
     )

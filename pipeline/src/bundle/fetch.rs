@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chorale_runners::RegistryError;
-use chorale_runners::registry::{OciLayout, Reference, RegistryClient, parse_reference};
+use chorale_runners::registry::{RegistryClient, open_repository};
 use serde_json::Value;
 
 use chorale_test_jobs::PlannedTest;
@@ -38,35 +38,6 @@ pub struct FetchedBundle {
     pub tests: Vec<PlannedTest>,
 }
 
-/// Where blobs of a bundle are read from.
-enum Source {
-    Registry(RegistryClient, Reference),
-    Layout(OciLayout),
-}
-
-impl Source {
-    async fn manifest(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        match self {
-            Self::Registry(client, repository) => {
-                let pinned = parse_reference(&format!(
-                    "{}/{}@{digest}",
-                    repository.registry(),
-                    repository.repository()
-                ))?;
-                Ok(client.pull_manifest(&pinned).await?.bytes.to_vec())
-            }
-            Self::Layout(layout) => layout.read_blob(digest),
-        }
-    }
-
-    async fn blob(&self, digest: &str) -> Result<Vec<u8>, RegistryError> {
-        match self {
-            Self::Registry(client, repository) => client.pull_blob(repository, digest).await,
-            Self::Layout(layout) => layout.read_blob(digest),
-        }
-    }
-}
-
 fn protocol(bundle: &BundleRef, message: impl Into<String>) -> RegistryError {
     RegistryError::Protocol {
         reference: format!("{}@{}", bundle.repository, bundle.digest),
@@ -80,11 +51,8 @@ pub async fn fetch_bundle(
     registry: &RegistryClient,
     dir: &Path,
 ) -> Result<FetchedBundle, RegistryError> {
-    let source = match bundle.repository.strip_prefix("oci:") {
-        Some(path) => Source::Layout(OciLayout::open(path)?),
-        None => Source::Registry(registry.clone(), parse_reference(&bundle.repository)?),
-    };
-    let manifest = source.manifest(&bundle.digest).await?;
+    let (store, name) = open_repository(&bundle.repository, registry)?;
+    let manifest = store.read_manifest(&name, &bundle.digest).await?;
     let manifest: Value =
         serde_json::from_slice(&manifest).map_err(|e| protocol(bundle, e.to_string()))?;
     if manifest["config"]["mediaType"] != LOCK_MEDIA_TYPE {
@@ -95,7 +63,7 @@ pub async fn fetch_bundle(
     }
     let digest_of = |v: &Value| v["digest"].as_str().map(str::to_owned);
     let config = digest_of(&manifest["config"]).ok_or_else(|| protocol(bundle, "no config"))?;
-    let lock = Lock::from_json(&source.blob(&config).await?)
+    let lock = Lock::from_json(&store.read_blob(&name, &config).await?)
         .map_err(|message| protocol(bundle, format!("its lock is invalid: {message}")))?;
     std::fs::create_dir_all(dir)
         .map_err(|e| protocol(bundle, format!("{}: {e}", dir.display())))?;
@@ -107,12 +75,12 @@ pub async fn fetch_bundle(
         match layer["mediaType"].as_str() {
             Some(TESTS_MEDIA_TYPE) => {
                 tests = Some(
-                    serde_json::from_slice(&source.blob(&digest()?).await?)
+                    serde_json::from_slice(&store.read_blob(&name, &digest()?).await?)
                         .map_err(|e| protocol(bundle, format!("its test plan is invalid: {e}")))?,
                 );
             }
             Some(VALUES_MEDIA_TYPE) => {
-                let archive = source.blob(&digest()?).await?;
+                let archive = store.read_blob(&name, &digest()?).await?;
                 let files = archive::read_tgz(&archive)
                     .map_err(|e| protocol(bundle, format!("its values layer is invalid: {e}")))?;
                 for (path, content) in files {
@@ -139,7 +107,7 @@ pub async fn fetch_bundle(
                         protocol(bundle, "a chart layer names no component of its lock")
                     })?;
                 let path = dir.join(format!("{component}.tgz"));
-                write(bundle, &path, &source.blob(&digest()?).await?)?;
+                write(bundle, &path, &store.read_blob(&name, &digest()?).await?)?;
                 charts.insert(component.to_owned(), path);
             }
             _ => {}

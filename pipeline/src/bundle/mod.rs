@@ -10,12 +10,10 @@
 
 mod fetch;
 
-use std::path::PathBuf;
-
 use bytes::Bytes;
 use chorale_runners::RegistryError;
 use chorale_runners::digest::sha256;
-use chorale_runners::registry::{OciLayout, RegistryClient, parse_reference};
+use chorale_runners::registry::{OciStore, RegistryClient, parse_reference};
 use futures::{StreamExt, TryStreamExt};
 
 use serde_json::{Value, json};
@@ -45,23 +43,6 @@ pub const COMPONENT_ANNOTATION: &str = "dev.chorale.component";
 const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
 
-/// Where bundles and charts go.
-#[derive(Debug, Clone)]
-pub enum Destination {
-    /// A registry: bundles at `BASE/<product>`, charts at `BASE/charts/<chart>`.
-    Registry {
-        /// The client.
-        client: RegistryClient,
-        /// `host[:port]/path`.
-        base: String,
-    },
-    /// OCI image layouts under a folder: `ROOT/<product>`, `ROOT/charts/<chart>`.
-    Layout {
-        /// The folder.
-        root: PathBuf,
-    },
-}
-
 /// A chart's two blobs and the manifest that joins them.
 struct ChartBlobs {
     component: String,
@@ -72,106 +53,9 @@ struct ChartBlobs {
     manifest: Bytes,
 }
 
-impl Destination {
-    /// The repository path for `name` (`demo`, `charts/db`), as people and tools write it.
-    fn repository(&self, name: &str) -> String {
-        match self {
-            Self::Registry { base, .. } => format!("{base}/{name}"),
-            Self::Layout { root } => format!("oci:{}", root.join(name).display()),
-        }
-    }
-
-    fn reference(&self, name: &str, tag: &str) -> String {
-        format!("{}:{tag}", self.repository(name))
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::Registry { base, .. } => base.clone(),
-            Self::Layout { root } => format!("oci:{}", root.display()),
-        }
-    }
-
-    fn layout(root: &std::path::Path, name: &str) -> Result<OciLayout, RegistryError> {
-        OciLayout::open(root.join(name))
-    }
-
-    /// Make sure blob `digest` is in repository `name`, linked from repository `from` (where it
-    /// was just pushed) when it can be; returns the bytes uploaded.
-    async fn ensure_blob(
-        &self,
-        name: &str,
-        digest: &str,
-        data: &Bytes,
-        from: Option<&str>,
-    ) -> Result<u64, RegistryError> {
-        match self {
-            Self::Registry { client, base } => {
-                let repository = parse_reference(&format!("{base}/{name}"))?;
-                let from = from
-                    .map(|from| parse_reference(&format!("{base}/{from}")))
-                    .transpose()?;
-                client
-                    .put_blob(&repository, digest, data.clone(), from.as_ref())
-                    .await
-            }
-            Self::Layout { root } => {
-                let layout = Self::layout(root, name)?;
-                if layout.has_blob(digest)? {
-                    return Ok(0);
-                }
-                layout.put_blob(digest, data)?;
-                Ok(data.len() as u64)
-            }
-        }
-    }
-
-    /// Whether `reference` (a tag, or `@digest`) of repository `name` names the manifest
-    /// `digest` (then the manifest and every blob it references are there).
-    async fn has_manifest(
-        &self,
-        name: &str,
-        reference: &str,
-        digest: &str,
-    ) -> Result<bool, RegistryError> {
-        match self {
-            Self::Registry { client, base } => {
-                let separator = if reference.starts_with('@') { "" } else { ":" };
-                let target = parse_reference(&format!("{base}/{name}{separator}{reference}"))?;
-                match client.resolve_digest(&target).await {
-                    Ok(found) => Ok(found == digest),
-                    Err(RegistryError::NotFound { .. }) => Ok(false),
-                    Err(other) => Err(other),
-                }
-            }
-            Self::Layout { root } => {
-                let layout = Self::layout(root, name)?;
-                Ok(match reference.strip_prefix('@') {
-                    Some(_) => layout.has_blob(digest)?,
-                    None => layout.resolve(reference)?.as_deref() == Some(digest),
-                })
-            }
-        }
-    }
-
-    /// Store manifest `bytes` in repository `name` under `tag`; returns its digest.
-    async fn put_manifest(
-        &self,
-        name: &str,
-        tag: &str,
-        media_type: &str,
-        bytes: &Bytes,
-    ) -> Result<String, RegistryError> {
-        match self {
-            Self::Registry { client, base } => {
-                let reference = parse_reference(&format!("{base}/{name}:{tag}"))?;
-                client
-                    .push_manifest(&reference, media_type, bytes.clone())
-                    .await
-            }
-            Self::Layout { root } => Self::layout(root, name)?.put_manifest(tag, media_type, bytes),
-        }
-    }
+/// `repository:tag` of repository `name` in `store`.
+fn reference(store: &dyn OciStore, name: &str, tag: &str) -> String {
+    format!("{}:{tag}", store.repository(name))
 }
 
 /// Push `snapshot` to `destination` as a bundle tagged `build_tag` and `latest`, with at most
@@ -184,7 +68,7 @@ impl Destination {
 pub async fn push_bundle(
     snapshot: &Snapshot,
     registry: &RegistryClient,
-    destination: &Destination,
+    destination: &dyn OciStore,
     build_tag: &str,
     concurrency: usize,
 ) -> Result<BundleOutcome, Error> {
@@ -313,7 +197,7 @@ impl BundleBlobs {
 
 /// Pushes to one destination with at most a fixed number of requests in flight.
 struct Pusher<'a> {
-    destination: &'a Destination,
+    destination: &'a dyn OciStore,
     /// The bundle's repository.
     product: &'a str,
     limit: Semaphore,
@@ -389,7 +273,7 @@ impl Pusher<'_> {
         Ok((
             PushedChart {
                 component: chart.component.clone(),
-                reference: destination.reference(&repo, &chart.tag),
+                reference: reference(destination, &repo, &chart.tag),
                 digest,
             },
             uploaded,

@@ -78,7 +78,7 @@ pub enum Verdict {
 pub struct CheckedRun {
     request: RunRequest,
     product: Product,
-    destination: crate::bundle::Destination,
+    destination: std::sync::Arc<dyn chorale_runners::registry::OciStore>,
     provider: ProviderKind,
 }
 
@@ -151,7 +151,7 @@ pub async fn run_product(
     recorder.started(&build).await?;
 
     let result = tokio::select! {
-        result = stages(context, recorder, request, *provider, &product, destination, &mut build) => result,
+        result = stages(context, recorder, request, *provider, &product, destination.as_ref(), &mut build) => result,
         signal = interrupt => Err(Error::Interrupted(signal)),
     };
     if let Err(Error::Interrupted(signal)) = &result {
@@ -249,7 +249,7 @@ async fn stages(
     request: &RunRequest,
     provider: ProviderKind,
     product: &Product,
-    destination: &crate::bundle::Destination,
+    destination: &dyn chorale_runners::registry::OciStore,
     build: &mut Build,
 ) -> Result<Verdict, Error> {
     let (snapshot, _bundle) = snapshot_and_bundle(

@@ -1,9 +1,13 @@
 //! The `snapshot` and `bundle` stages, shared by `chorale bundle` and a full build: the product
 //! resolved into a lock, and the lock, charts and tests pushed as one bundle.
 
-use chorale_runners::registry::{has_registry_host, has_tag_or_digest, parse_reference};
+use std::sync::Arc;
 
-use crate::bundle::{Destination, push_bundle};
+use chorale_runners::registry::{
+    LayoutStore, OciStore, RegistryStore, has_registry_host, has_tag_or_digest, parse_reference,
+};
+
+use crate::bundle::push_bundle;
 use crate::context::Context;
 use crate::errors::Error;
 use crate::manifest::Product;
@@ -14,20 +18,18 @@ use crate::snapshot::{Snapshot, snapshot};
 use super::recorder::Recorder;
 
 /// Where a bundle request sends its bundle.
-pub(crate) fn destination(context: &Context, registry: Option<&str>) -> Result<Destination, Error> {
+pub(crate) fn destination(
+    context: &Context,
+    registry: Option<&str>,
+) -> Result<Arc<dyn OciStore>, Error> {
     match registry {
-        None => Ok(Destination::Layout {
-            root: context.state_dir.join("oci"),
-        }),
+        None => Ok(Arc::new(LayoutStore::new(context.state_dir.join("oci")))),
         Some(text) => {
             let base = text.trim_start_matches("oci://").trim_end_matches('/');
             match parse_reference(&format!("{base}/probe")) {
-                Ok(_) if has_registry_host(base) && !has_tag_or_digest(base) => {
-                    Ok(Destination::Registry {
-                        client: context.runners.registry.clone(),
-                        base: base.to_owned(),
-                    })
-                }
+                Ok(_) if has_registry_host(base) && !has_tag_or_digest(base) => Ok(Arc::new(
+                    RegistryStore::new(context.runners.registry.clone(), base),
+                )),
                 _ => Err(Error::Invalid(format!(
                     "--registry `{text}` is not HOST[:PORT]/REPOSITORY, e.g. 127.0.0.1:5000/chorale"
                 ))),
@@ -42,7 +44,7 @@ pub(crate) async fn snapshot_and_bundle(
     context: &Context,
     recorder: Recorder<'_>,
     product: &Product,
-    destination: &Destination,
+    destination: &dyn OciStore,
     build: &mut Build,
     concurrency: usize,
 ) -> Result<(Snapshot, BundleOutcome), Error> {

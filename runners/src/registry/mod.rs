@@ -8,6 +8,7 @@
 mod credentials;
 mod host;
 mod layout;
+mod store;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -22,6 +23,7 @@ use oci_client::errors::{OciDistributionError, OciErrorCode};
 pub use credentials::Credentials;
 use host::HostClient;
 pub use layout::OciLayout;
+pub use store::{LayoutStore, OciStore, RegistryStore, open_repository};
 
 use crate::errors::RegistryError;
 
