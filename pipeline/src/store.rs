@@ -95,6 +95,12 @@ impl Store {
             .map_err(|e| open_error(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 8 })
+            // No idle-connection maintenance task: sqlx 0.9.0's can spin without yielding (its
+            // idle count wraps), which once held a `chorale clusters reap` at 100% CPU after its
+            // work was done, its runtime unable to shut down. Connections are few and closed
+            // with the pool.
+            .idle_timeout(None)
+            .max_lifetime(None)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {
