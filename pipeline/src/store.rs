@@ -95,10 +95,11 @@ impl Store {
             .map_err(|e| open_error(e.to_string()))?;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 8 })
-            // No idle-connection maintenance task: sqlx 0.9.0's can spin without yielding (its
-            // idle count wraps), which once held a `chorale clusters reap` at 100% CPU after its
-            // work was done, its runtime unable to shut down. Connections are few and closed
-            // with the pool.
+            // No idle-connection maintenance task: sqlx 0.9.0's can spin without yielding when
+            // its idle count wraps (sqlx issue 3645, fixed upstream by PR 4289, not yet
+            // released), which once held a `chorale clusters reap` at 100% CPU after its work
+            // was done, its runtime unable to shut down. Connections are few and closed with
+            // the pool.
             .idle_timeout(None)
             .max_lifetime(None)
             .after_connect(move |conn, _| {
