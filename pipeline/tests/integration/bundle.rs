@@ -3,6 +3,7 @@
 
 use chorale::archive;
 use chorale::bundle::fetch_bundle;
+use chorale::engine::events::{BuildEvent, Recorded};
 use chorale::ops::{BundleRequest, bundle_product};
 use chorale::resources::build::{BundleRef, Status};
 use chorale_runners::registry::OciLayout;
@@ -278,9 +279,42 @@ async fn without_a_registry_the_bundle_is_an_oci_layout_skopeo_reads() {
     let world = World::new();
     let product = demo(&world);
     let context = world.context().await;
-    let bundled = bundle_product(&context, &bundle_request(product.clone(), None), &quiet())
+    let events = Recorded::default();
+    let bundled = bundle_product(&context, &bundle_request(product.clone(), None), &events)
         .await
         .unwrap();
+    // What the observer was told, in order: the build, each stage begun and ended, every
+    // component resolved, the end.
+    let told: Vec<String> = events
+        .events()
+        .iter()
+        .map(|event| match event {
+            BuildEvent::Started { product, .. } => format!("started {product}"),
+            BuildEvent::StageStarted { stage } => format!("{stage} started"),
+            BuildEvent::StageEnded { stage, status, .. } => format!("{stage} {status}"),
+            BuildEvent::Resolving { components } => format!("resolving {components}"),
+            BuildEvent::Resolved { .. } => "resolved".to_owned(),
+            BuildEvent::Ended { status, .. } => format!("ended {status}"),
+            other => format!("unexpected {other:?}"),
+        })
+        .collect();
+    let components = bundled.lock.components.len();
+    let mut expected = vec![
+        "started demo".to_owned(),
+        "snapshot started".to_owned(),
+        format!("resolving {components}"),
+    ];
+    expected.extend(std::iter::repeat_n("resolved".to_owned(), components));
+    expected.extend(
+        [
+            "snapshot succeeded",
+            "bundle started",
+            "bundle succeeded",
+            "ended succeeded",
+        ]
+        .map(str::to_owned),
+    );
+    assert_eq!(told, expected);
     let layout = world.state().join("oci/demo");
     assert_eq!(
         bundled.bundle.repository,
