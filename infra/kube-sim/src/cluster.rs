@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -42,8 +42,9 @@ pub struct ServeOptions {
     pub kubernetes_version: KubernetesVersion,
 }
 
-/// What `kube-sim serve` prints when the cluster is ready.
-#[derive(Debug, Clone, Serialize)]
+/// What `kube-sim serve` prints when the cluster is ready: one line of JSON on stdout, the
+/// ready line (see the README). Its one parser is [`ClusterInfo::from_ready_line`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClusterInfo {
     /// The cluster name.
     pub name: String,
@@ -53,6 +54,13 @@ pub struct ClusterInfo {
     pub kubeconfig: PathBuf,
     /// The process id.
     pub pid: u32,
+}
+
+impl ClusterInfo {
+    /// Reads the ready line `kube-sim serve` printed.
+    pub fn from_ready_line(line: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(line)
+    }
 }
 
 /// A running cluster.

@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use kube_sim::cluster::ClusterInfo;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
@@ -116,8 +117,8 @@ impl SimCluster {
             let _ = child.kill();
             let _ = child.wait();
         };
-        let ready = match read_ready_line(&mut child) {
-            ReadyLine::Line(line) => serde_json::from_str::<serde_json::Value>(&line).ok(),
+        let line = match read_ready_line(&mut child) {
+            ReadyLine::Line(line) => line,
             ReadyLine::Closed => {
                 let status = child
                     .wait()
@@ -139,17 +140,14 @@ impl SimCluster {
                 });
             }
         };
-        let fields = ready.as_ref().and_then(|ready| {
-            Some((
-                ready["server"].as_str()?.to_owned(),
-                PathBuf::from(ready["kubeconfig"].as_str()?),
-            ))
-        });
-        let Some((server, kubeconfig)) = fields else {
+        let Ok(ClusterInfo {
+            server, kubeconfig, ..
+        }) = ClusterInfo::from_ready_line(&line)
+        else {
             fail(&mut child);
             return Err(Error::UnexpectedOutput {
                 command: process::describe(&command),
-                output: format!("{ready:?}"),
+                output: line,
             });
         };
         Ok(Self {

@@ -11,7 +11,6 @@ use futures::future::BoxFuture;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
@@ -39,13 +38,6 @@ const CLEANUP_TIMEOUT: Duration = Duration::from_mins(2);
 
 /// How often a stopping kube-sim is looked at.
 const POLL: Duration = Duration::from_millis(100);
-
-/// The line `kube-sim serve` prints on stdout once it serves.
-#[derive(Debug, Deserialize)]
-struct Ready {
-    kubeconfig: PathBuf,
-    pid: u32,
-}
 
 /// Clusters run by kube-sim.
 pub(super) struct SimProvider {
@@ -99,15 +91,21 @@ impl SimProvider {
         let deadline = Instant::now() + spec.create_timeout;
         let state = spec.dir.join("sim");
         let log = spec.dir.join("kube-sim.log");
-        let (mut child, starting, ready) =
-            self.start(&binary, spec, &state, &log, deadline).await?;
+        let (mut child, starting) = self.start(&binary, spec, &state, &log, deadline).await?;
+        // kube-sim serves: its kubeconfig is `DIR/kubeconfig`, and the process is the one
+        // started here (see kube-sim's README for what `serve` writes).
+        let pid = child.id().ok_or_else(|| ClusterError::UnexpectedOutput {
+            name: spec.name.clone(),
+            command: binary.display().to_string(),
+            message: "exited right after it printed its ready line".to_owned(),
+        })?;
         let cluster = cluster(
             ProviderKind::Sim,
             spec,
-            ready.kubeconfig,
+            state.join("kubeconfig"),
             None,
             ClusterHandle::Sim {
-                pid: ready.pid,
+                pid,
                 dir: state,
                 binary,
             },
@@ -135,8 +133,9 @@ impl SimProvider {
         Ok(cluster)
     }
 
-    /// Spawns `kube-sim serve` and reads its ready line; on any failure, kube-sim is killed and
-    /// what it made removed.
+    /// Spawns `kube-sim serve` and waits for its ready line (its content is kube-sim's to
+    /// describe; the line says the cluster serves); on any failure, kube-sim is killed and what
+    /// it made removed.
     async fn start(
         &self,
         binary: &Path,
@@ -144,7 +143,7 @@ impl SimProvider {
         state: &Path,
         log: &Path,
         deadline: Instant,
-    ) -> Result<(Child, Starting, Ready), ClusterError> {
+    ) -> Result<(Child, Starting), ClusterError> {
         let io_error = |action, path: &Path, error: std::io::Error| ClusterError::Io {
             name: spec.name.clone(),
             action,
@@ -194,13 +193,7 @@ impl SimProvider {
         };
         let mut lines = BufReader::new(stdout).lines();
         let ready = match tokio::time::timeout_at(deadline, lines.next_line()).await {
-            Ok(Ok(Some(text))) => serde_json::from_str::<Ready>(&text).map_err(|error| {
-                ClusterError::UnexpectedOutput {
-                    name: spec.name.clone(),
-                    command: line.clone(),
-                    message: format!("printed `{text}` instead of its JSON ready line ({error})"),
-                }
-            }),
+            Ok(Ok(Some(_))) => Ok(()),
             Ok(Ok(None)) => Err(match child.wait().await {
                 Ok(status) => ClusterError::SimExited {
                     name: spec.name.clone(),
@@ -214,7 +207,7 @@ impl SimProvider {
             Err(_) => Err(timeout(spec, "starting kube-sim", log)),
         };
         match ready {
-            Ok(ready) => Ok((child, starting, ready)),
+            Ok(()) => Ok((child, starting)),
             Err(error) => {
                 starting.abandon(&mut child).await;
                 Err(error)
