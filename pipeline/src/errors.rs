@@ -224,6 +224,40 @@ pub enum Error {
     /// A request was invalid (a bad option value).
     #[error("{0}")]
     Invalid(String),
+    /// One field of a request was invalid.
+    #[error("{field}: {message}")]
+    InvalidField {
+        /// The field, as the request names it.
+        field: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// No such thing is recorded.
+    #[error("no {kind} `{name}`; {hint}")]
+    NoSuch {
+        /// What was asked for: `product`, `token`, …
+        kind: &'static str,
+        /// Its name or id.
+        name: String,
+        /// Where to look instead.
+        hint: &'static str,
+    },
+    /// The change would clash with what is recorded.
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller is not known (no, an unknown, an expired or a revoked token).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's role does not allow it.
+    #[error("{actor} has the role {role}; this needs {needed} or above")]
+    Forbidden {
+        /// Who asked.
+        actor: String,
+        /// Their role.
+        role: crate::resources::access::Role,
+        /// The role needed.
+        needed: crate::resources::access::Role,
+    },
     /// Writing output failed.
     #[error("{path}: {source}")]
     Io {
@@ -242,7 +276,12 @@ impl Error {
             | Self::NotFound(_)
             | Self::NoSuchBuild(_)
             | Self::Report(_)
-            | Self::Invalid(_) => exit::INVALID_INPUT,
+            | Self::Invalid(_)
+            | Self::InvalidField { .. }
+            | Self::NoSuch { .. }
+            | Self::Conflict(_)
+            | Self::Unauthenticated(_)
+            | Self::Forbidden { .. } => exit::INVALID_INPUT,
             Self::Snapshot(errors) => {
                 if errors.0.iter().all(ComponentError::is_infrastructure) {
                     exit::INFRASTRUCTURE

@@ -7,6 +7,7 @@
 //! [`lock::Lock`], [`bundle`] into an OCI artifact, recorded as [`builds::Build`]s in the
 //! [`store::Store`]; the [`report`] of a build and the [`notify`]cations that announce it.
 
+pub mod api;
 pub mod archive;
 pub mod bundle;
 pub mod chart;
@@ -21,6 +22,8 @@ pub mod notify;
 pub mod ops;
 pub mod report;
 pub mod resources;
+pub mod scheduler;
+pub mod service;
 pub mod snapshot;
 pub mod store;
 pub mod waves;

@@ -33,8 +33,15 @@ macro_rules! select_builds {
 }
 
 // After `select_builds!`, which they use.
+mod access;
 mod baseline;
 mod deliveries;
+mod occurrences;
+mod pages;
+mod products;
+mod queue;
+
+pub use pages::{BuildFilter, PageStart};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -43,6 +50,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL rather than SQLite (the one query that differs: the database's clock).
+    postgres: bool,
 }
 
 /// A URL with its password replaced, for messages.
@@ -135,7 +144,10 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_error(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            postgres: !sqlite,
+        })
     }
 
     /// The default store in a state folder: `DIR/state.db`.
@@ -147,6 +159,26 @@ impl Store {
         .await
     }
 
+    /// Whether the database answers with every migration of this version applied.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let latest = SQLITE_MIGRATIONS.iter().map(|m| m.version).max();
+        let row = sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        let applied: Option<i64> = row.try_get("version")?;
+        if applied == latest {
+            Ok(())
+        } else {
+            Err(StoreError::Corrupt {
+                what: "schema".to_owned(),
+                message: format!(
+                    "migration {} is applied, this version needs {}",
+                    applied.unwrap_or(0),
+                    latest.unwrap_or(0)
+                ),
+            })
+        }
+    }
     /// Record a lock (once; storing the same lock again changes nothing).
     pub async fn put_lock(&self, lock: &Lock) -> Result<(), StoreError> {
         sqlx::query(
@@ -239,99 +271,7 @@ impl Store {
     /// Write a build and its stages (insert or replace), atomically.
     pub async fn save_build(&self, build: &Build) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO builds (id, product, status, trigger_source, created_at, finished_at,
-                                 lock_id, bundle_repository, bundle_digest, error, owner_host,
-                                 owner_pid, candidate_version, cluster_name)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
-                 finished_at = excluded.finished_at, lock_id = excluded.lock_id,
-                 bundle_repository = excluded.bundle_repository,
-                 bundle_digest = excluded.bundle_digest, error = excluded.error,
-                 owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
-                 candidate_version = excluded.candidate_version,
-                 cluster_name = excluded.cluster_name",
-        )
-        .bind(&build.id)
-        .bind(&build.product)
-        .bind(build.status.as_str())
-        .bind(&build.trigger)
-        .bind(millis(build.created_at))
-        .bind(build.finished_at.map(millis))
-        .bind(build.lock_id.as_deref())
-        .bind(build.bundle.as_ref().map(|b| b.repository.as_str()))
-        .bind(build.bundle.as_ref().map(|b| b.digest.as_str()))
-        .bind(build.error.as_deref())
-        .bind(build.owner.as_ref().map(|o| o.host.as_str()))
-        .bind(build.owner.as_ref().map(|o| i64::from(o.pid)))
-        .bind(build.candidate_version.as_deref())
-        .bind(build.cluster.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        for (position, stage) in build.stages.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO build_stages (build_id, position, name, status, started_at,
-                                           finished_at, message)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
-                     started_at = excluded.started_at, finished_at = excluded.finished_at,
-                     message = excluded.message",
-            )
-            .bind(&build.id)
-            .bind(position as i64)
-            .bind(stage.name.as_str())
-            .bind(stage.status.as_str())
-            .bind(stage.started_at.map(millis))
-            .bind(stage.finished_at.map(millis))
-            .bind(stage.message.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for deploy in &build.components {
-            sqlx::query(
-                "INSERT INTO build_components (build_id, component, wave, status, started_at,
-                                               finished_at, message, log_path)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (build_id, component) DO UPDATE SET status = excluded.status,
-                     wave = excluded.wave, started_at = excluded.started_at,
-                     finished_at = excluded.finished_at, message = excluded.message,
-                     log_path = excluded.log_path",
-            )
-            .bind(&build.id)
-            .bind(&deploy.component)
-            .bind(i64::from(deploy.wave))
-            .bind(deploy.status.as_str())
-            .bind(deploy.started_at.map(millis))
-            .bind(deploy.finished_at.map(millis))
-            .bind(deploy.message.as_deref())
-            .bind(deploy.log.as_deref())
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (position, test) in build.tests.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO build_tests (build_id, position, name, uses, gate, status, attempts,
-                                          started_at, finished_at, message, artefacts)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
-                     attempts = excluded.attempts, started_at = excluded.started_at,
-                     finished_at = excluded.finished_at, message = excluded.message,
-                     artefacts = excluded.artefacts",
-            )
-            .bind(&build.id)
-            .bind(position as i64)
-            .bind(&test.name)
-            .bind(&test.uses)
-            .bind(test.gate.as_str())
-            .bind(test.status.as_str())
-            .bind(i64::from(test.attempts))
-            .bind(test.started_at.map(millis))
-            .bind(test.finished_at.map(millis))
-            .bind(test.message.as_deref())
-            .bind(serde_json::to_string(&test.artefacts).expect("artefacts serialise"))
-            .execute(&mut *tx)
-            .await?;
-        }
+        write_build(&mut tx, build).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -597,4 +537,105 @@ fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
         components: Vec::new(),
         tests: Vec::new(),
     })
+}
+
+/// Write a build and its stages, components and tests (insert or replace) in `tx`.
+async fn write_build(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    build: &Build,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO builds (id, product, status, trigger_source, created_at, finished_at,
+                             lock_id, bundle_repository, bundle_digest, error, owner_host,
+                             owner_pid, candidate_version, cluster_name)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+             finished_at = excluded.finished_at, lock_id = excluded.lock_id,
+             bundle_repository = excluded.bundle_repository,
+             bundle_digest = excluded.bundle_digest, error = excluded.error,
+             owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
+             candidate_version = excluded.candidate_version,
+             cluster_name = excluded.cluster_name",
+    )
+    .bind(&build.id)
+    .bind(&build.product)
+    .bind(build.status.as_str())
+    .bind(&build.trigger)
+    .bind(millis(build.created_at))
+    .bind(build.finished_at.map(millis))
+    .bind(build.lock_id.as_deref())
+    .bind(build.bundle.as_ref().map(|b| b.repository.as_str()))
+    .bind(build.bundle.as_ref().map(|b| b.digest.as_str()))
+    .bind(build.error.as_deref())
+    .bind(build.owner.as_ref().map(|o| o.host.as_str()))
+    .bind(build.owner.as_ref().map(|o| i64::from(o.pid)))
+    .bind(build.candidate_version.as_deref())
+    .bind(build.cluster.as_deref())
+    .execute(&mut **tx)
+    .await?;
+    for (position, stage) in build.stages.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO build_stages (build_id, position, name, status, started_at,
+                                       finished_at, message)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
+                 started_at = excluded.started_at, finished_at = excluded.finished_at,
+                 message = excluded.message",
+        )
+        .bind(&build.id)
+        .bind(position as i64)
+        .bind(stage.name.as_str())
+        .bind(stage.status.as_str())
+        .bind(stage.started_at.map(millis))
+        .bind(stage.finished_at.map(millis))
+        .bind(stage.message.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for deploy in &build.components {
+        sqlx::query(
+            "INSERT INTO build_components (build_id, component, wave, status, started_at,
+                                           finished_at, message, log_path)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (build_id, component) DO UPDATE SET status = excluded.status,
+                 wave = excluded.wave, started_at = excluded.started_at,
+                 finished_at = excluded.finished_at, message = excluded.message,
+                 log_path = excluded.log_path",
+        )
+        .bind(&build.id)
+        .bind(&deploy.component)
+        .bind(i64::from(deploy.wave))
+        .bind(deploy.status.as_str())
+        .bind(deploy.started_at.map(millis))
+        .bind(deploy.finished_at.map(millis))
+        .bind(deploy.message.as_deref())
+        .bind(deploy.log.as_deref())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for (position, test) in build.tests.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO build_tests (build_id, position, name, uses, gate, status, attempts,
+                                      started_at, finished_at, message, artefacts)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (build_id, name) DO UPDATE SET status = excluded.status,
+                 attempts = excluded.attempts, started_at = excluded.started_at,
+                 finished_at = excluded.finished_at, message = excluded.message,
+                 artefacts = excluded.artefacts",
+        )
+        .bind(&build.id)
+        .bind(position as i64)
+        .bind(&test.name)
+        .bind(&test.uses)
+        .bind(test.gate.as_str())
+        .bind(test.status.as_str())
+        .bind(i64::from(test.attempts))
+        .bind(test.started_at.map(millis))
+        .bind(test.finished_at.map(millis))
+        .bind(test.message.as_deref())
+        .bind(serde_json::to_string(&test.artefacts).expect("artefacts serialise"))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }

@@ -72,6 +72,12 @@ pub fn watched(args: &[&str]) -> Command {
     command
 }
 
+/// How many times [`Podman::remove_all`] looks again for what a late podman command made.
+const SWEEPS: usize = 5;
+
+/// The pause before each of those looks.
+const SWEEP_PAUSE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Podman for one cluster.
 #[derive(Debug, Clone)]
 pub struct Podman {
@@ -104,7 +110,23 @@ impl Podman {
 
     /// Removes every container, pod and network with the cluster label. Idempotent; returns
     /// how many objects were removed.
+    ///
+    /// A podman command under way when the cluster stopped ends a moment later (its watchdog
+    /// kills it once kube-sim is gone) and may still make a pod or a container: the sweep is
+    /// repeated, after a pause, until one finds nothing.
     pub async fn remove_all(&self) -> Result<usize, Error> {
+        let mut removed = self.remove_once().await?;
+        for _ in 0..SWEEPS {
+            tokio::time::sleep(SWEEP_PAUSE).await;
+            match self.remove_once().await? {
+                0 => break,
+                more => removed += more,
+            }
+        }
+        Ok(removed)
+    }
+
+    async fn remove_once(&self) -> Result<usize, Error> {
         let filter = format!("label={}", self.label());
         let mut removed = 0;
         let pods = self.run(&["pod", "ps", "-q", "--filter", &filter]).await?;

@@ -3,6 +3,7 @@
 mod notifications;
 pub mod progress;
 mod render;
+mod service;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +37,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Args)]
-struct Global {
+pub(crate) struct Global {
     /// Folder for state: the SQLite database, git mirrors, OCI layouts.
     #[arg(
         long,
@@ -77,10 +78,10 @@ pub enum Output {
 }
 
 #[derive(Debug, Args)]
-struct OutputArg {
+pub(crate) struct OutputArg {
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Output::Text)]
-    output: Output,
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,6 +156,19 @@ enum Command {
         #[command(subcommand)]
         command: NotificationsCommand,
     },
+    /// Run the service: the HTTP API (`/api/v1`, bearer tokens with roles) on the state
+    /// folder's database, until SIGINT or SIGTERM.
+    Serve(Box<service::ServeArgs>),
+    /// API tokens: create (the secret is printed once), list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        command: service::TokensCommand,
+    },
+    /// The audit log: every change, who made it, and every refused attempt.
+    Audit {
+        #[command(subcommand)]
+        command: service::AuditCommand,
+    },
 }
 
 /// `md`, `html`, `junit` or `json`.
@@ -182,6 +196,16 @@ enum NotificationsCommand {
 struct RunArgs {
     /// The product manifest.
     file: PathBuf,
+    #[command(flatten)]
+    build: BuildOptions,
+    #[command(flatten)]
+    output: OutputArg,
+}
+
+/// How a build runs, beyond its product: `chorale run`'s options and `chorale serve`'s
+/// defaults for the builds it runs.
+#[derive(Debug, Args)]
+pub(crate) struct BuildOptions {
     /// Which provider makes the test cluster (default: the product's spec.cluster.provider).
     #[arg(long, value_parser = parse_provider)]
     cluster: Option<ProviderKind>,
@@ -221,8 +245,6 @@ struct RunArgs {
     /// How long one component's helm install may take.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     deploy_timeout: Duration,
-    #[command(flatten)]
-    output: OutputArg,
 }
 
 fn parse_provider(text: &str) -> Result<ProviderKind, String> {
@@ -310,24 +332,38 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
-async fn context(global: &Global) -> Result<Context, Error> {
-    let options = RegistryOptions {
-        insecure: global.insecure_registries.clone(),
-        ..RegistryOptions::default()
-    };
-    Ok(Context::open(&global.state_dir, global.database_url.as_deref(), options).await?)
+/// How the state is opened, from the global options.
+pub(crate) fn context_options(global: &Global) -> crate::service::ContextOptions {
+    crate::service::ContextOptions {
+        state_dir: global.state_dir.clone(),
+        database_url: global.database_url.clone(),
+        registry: RegistryOptions {
+            insecure: global.insecure_registries.clone(),
+            ..RegistryOptions::default()
+        },
+    }
 }
 
-fn print(text: &str) {
+pub(crate) async fn context(global: &Global) -> Result<Context, Error> {
+    let options = context_options(global);
+    Ok(Context::open(
+        &options.state_dir,
+        options.database_url.as_deref(),
+        options.registry,
+    )
+    .await?)
+}
+
+pub(crate) fn print(text: &str) {
     println!("{}", text.trim_end());
 }
 
-fn json(value: &impl serde::Serialize) -> String {
+pub(crate) fn json(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).expect("output serialises")
 }
 
 /// Resolves with the signal's name at the first SIGINT or SIGTERM.
-async fn interrupted() -> String {
+pub(crate) async fn interrupted() -> String {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut interrupt), Ok(mut terminate)) = (
         signal(SignalKind::interrupt()),
@@ -341,37 +377,42 @@ async fn interrupted() -> String {
     }
 }
 
-/// The request `chorale run` makes of its arguments (no I/O).
-fn run_request(global: &Global, args: &RunArgs) -> RunRequest {
+/// The request a build with these options makes of `manifest` (no I/O).
+pub(crate) fn run_request(
+    global: &Global,
+    options: &BuildOptions,
+    manifest: PathBuf,
+    trigger: &str,
+) -> RunRequest {
     RunRequest {
-        manifest: args.file.clone(),
-        registry: args.registry.clone(),
-        concurrency: args.concurrency,
+        manifest,
+        registry: options.registry.clone(),
+        concurrency: options.concurrency,
         cluster: ClusterRequest {
-            provider: args.cluster,
+            provider: options.cluster,
             options: ProviderOptions {
-                kube_sim: args.kube_sim.clone(),
+                kube_sim: options.kube_sim.clone(),
                 insecure_registries: global.insecure_registries.clone(),
-                kubeconfig: args.kubeconfig.clone(),
-                context: args.context.clone(),
-                create_command: args.create_command.clone(),
-                delete_command: args.delete_command.clone(),
-                node_image: args.node_image.clone(),
+                kubeconfig: options.kubeconfig.clone(),
+                context: options.context.clone(),
+                create_command: options.create_command.clone(),
+                delete_command: options.delete_command.clone(),
+                node_image: options.node_image.clone(),
                 ..ProviderOptions::default()
             },
-            ttl: args.cluster_ttl,
-            create_timeout: args.provision_timeout,
+            ttl: options.cluster_ttl,
+            create_timeout: options.provision_timeout,
         },
-        parallelism: args.parallelism,
-        deploy_timeout: args.deploy_timeout,
-        trigger: "cli".to_owned(),
+        parallelism: options.parallelism,
+        deploy_timeout: options.deploy_timeout,
+        trigger: trigger.to_owned(),
     }
 }
 
 async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
     let context = context(global).await?;
     // Bad input changes nothing: checked before anything else is touched.
-    let run = run_request(global, &args).check(&context)?;
+    let run = run_request(global, &args.build, args.file.clone(), "cli").check(&context)?;
     let progress = Progress::new("running", Lines::Build);
     // The duties a killed earlier run may have left: its build and cluster reaped first, its
     // unsent deliveries sent alongside this build.
@@ -404,6 +445,9 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
 async fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Run(args) => return Box::pin(run_command(&cli.global, *args)).await,
+        Command::Serve(args) => service::serve(&cli.global, &args).await?,
+        Command::Tokens { command } => service::tokens(&cli.global, command).await?,
+        Command::Audit { command } => service::audit(&cli.global, command).await?,
         Command::Clusters { command } => {
             let context = context(&cli.global).await?;
             match command {
@@ -597,7 +641,7 @@ mod tests {
         let Command::Run(args) = &cli.command else {
             panic!("not run: {cli:?}")
         };
-        let request = run_request(&cli.global, args);
+        let request = run_request(&cli.global, &args.build, args.file.clone(), "cli");
         assert_eq!(request.manifest, PathBuf::from("product.yaml"));
         assert_eq!(request.registry.as_deref(), Some("127.0.0.1:5000/chorale"));
         assert_eq!(request.concurrency, DEFAULT_CONCURRENCY);
@@ -619,7 +663,7 @@ mod tests {
         let Command::Run(args) = &cli.command else {
             panic!("not run: {cli:?}")
         };
-        let request = run_request(&cli.global, args);
+        let request = run_request(&cli.global, &args.build, args.file.clone(), "cli");
         assert_eq!(
             request.cluster.provider, None,
             "the product's spec.cluster decides"

@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use crate::clusters::Reaped;
 use crate::diff::LockDiff;
 use crate::ops::Bundled;
+use crate::resources::access::{AuditEvent, Token};
 use crate::resources::build::Build;
 use crate::resources::bundle::BundleOutcome;
 use crate::resources::cluster::ClusterRecord;
@@ -197,6 +198,62 @@ fn span(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
         ),
         _ => "-".to_owned(),
     }
+}
+
+/// Tokens, one per line (never a secret).
+pub fn tokens(tokens: &[Token]) -> String {
+    if tokens.is_empty() {
+        return "no tokens; `chorale tokens create --name NAME --role ROLE` makes one\n".to_owned();
+    }
+    let mut out = format!(
+        "{:24}  {:15}  {:23}  {:23}  {:10}  CREATED BY\n",
+        "TOKEN", "ROLE", "CREATED", "EXPIRES", "STATE"
+    );
+    let now = Timestamp::now();
+    for token in tokens {
+        let state = if token.revoked_at.is_some() {
+            "revoked"
+        } else if token.is_valid_at(now) {
+            "valid"
+        } else {
+            "expired"
+        };
+        let _ = writeln!(
+            out,
+            "{:24}  {:15}  {:23}  {:23}  {:10}  {}",
+            token.name,
+            token.role.as_str(),
+            time(token.created_at),
+            token.expires_at.map_or_else(|| "never".to_owned(), time),
+            state,
+            token.created_by
+        );
+    }
+    out
+}
+
+/// Audit events, newest first.
+pub fn audit(events: &[AuditEvent]) -> String {
+    if events.is_empty() {
+        return "no audit events recorded\n".to_owned();
+    }
+    let mut out = format!(
+        "{:23}  {:24}  {:15}  {:16}  {:28}  OUTCOME\n",
+        "TIME", "ACTOR", "ROLE", "ACTION", "RESOURCE"
+    );
+    for event in events {
+        let _ = writeln!(
+            out,
+            "{:23}  {:24}  {:15}  {:16}  {:28}  {}",
+            time(event.at),
+            event.actor,
+            event.role.as_str(),
+            event.action,
+            event.resource,
+            event.outcome
+        );
+    }
+    out
 }
 
 /// Recorded clusters as a table.

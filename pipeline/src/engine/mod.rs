@@ -134,6 +134,40 @@ pub async fn run_product(
     observer: &dyn Observer,
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
+    Box::pin(run_build(
+        context,
+        run,
+        run.queued_build(),
+        observer,
+        interrupt,
+    ))
+    .await
+}
+
+impl CheckedRun {
+    /// A new build of this run, not yet started (`pending`): what the API queues for a worker.
+    pub fn queued_build(&self) -> Build {
+        let mut build = Build::start(&self.product.name, &self.request.trigger, &Stage::RUN);
+        build.status = Status::Pending;
+        build.candidate_version = Some(candidate_version(&self.product, &build));
+        build
+    }
+
+    /// The product it builds.
+    pub fn product(&self) -> &Product {
+        &self.product
+    }
+}
+
+/// Run `build` (from [`CheckedRun::queued_build`], perhaps claimed from the queue) as
+/// [`run_product`] does, owned by this process.
+pub async fn run_build(
+    context: &Context,
+    run: &CheckedRun,
+    mut build: Build,
+    observer: &dyn Observer,
+    interrupt: impl Future<Output = String>,
+) -> Result<RunOutcome, Error> {
     let recorder = Recorder {
         store: &context.store,
         observer,
@@ -145,9 +179,8 @@ pub async fn run_product(
         provider,
     } = run;
     let product = product.clone();
-    let mut build = Build::start(&product.name, &request.trigger, &Stage::RUN);
+    build.status = Status::Running;
     build.owner = Some(clusters::this_process());
-    build.candidate_version = Some(candidate_version(&product, &build));
     recorder.started(&build).await?;
 
     let result = tokio::select! {

@@ -84,6 +84,32 @@ pub struct ProductSpec {
     /// The test cluster each build gets (`chorale run --cluster` overrides the provider).
     #[serde(default)]
     pub cluster: Option<ClusterProfile>,
+    /// When `chorale serve` builds the product by itself (see docs/service.md).
+    #[serde(default)]
+    pub schedule: Option<ScheduleSpec>,
+}
+
+/// `spec.schedule`: when the service builds the product by itself.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScheduleSpec {
+    /// Five fields as in crontab(5): minute, hour, day of month, month, day of week; names
+    /// (`mon`, `jan`), ranges, lists and steps allowed.
+    #[schemars(with = "String")]
+    pub cron: Spanned<String>,
+    /// The IANA time zone the cron is read in, e.g. `Asia/Shanghai`; required.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
+    /// `Forbid` (default): a fire time while a build of the product is queued or running is
+    /// recorded as skipped; `Allow`: it starts anyway.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub concurrency_policy: Option<Spanned<String>>,
+    /// How late a fire time may still start (default `1h`); older ones are recorded as missed.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub starting_deadline: Option<Spanned<String>>,
 }
 
 /// `spec.cluster`: the product's cluster profile.

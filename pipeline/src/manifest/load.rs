@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde_saphyr::{Location, Spanned};
 
+use crate::scheduler::{self, Schedule};
+
 use super::document::{
     API_VERSION, ComponentDocument, ComponentEntry, GitSource, ImageEntry, OciChart,
     ProductDocument,
@@ -120,6 +122,10 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
             }
         }
     });
+    let schedule = spec
+        .schedule
+        .as_ref()
+        .and_then(|schedule| check_schedule(path, schedule, &mut errors));
     if !errors.is_empty() {
         return Err(errors.finish());
     }
@@ -132,6 +138,81 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         file: path.to_owned(),
         reporting,
         cluster_provider,
+        schedule,
+    })
+}
+
+/// Check `spec.schedule`: the cron pattern, its (required) time zone, the concurrency policy
+/// and the starting deadline.
+fn check_schedule(
+    path: &Path,
+    spec: &super::document::ScheduleSpec,
+    errors: &mut Errors,
+) -> Option<Schedule> {
+    let cron = scheduler::parse_cron(&spec.cron.value)
+        .map_err(|message| errors.at(path, &spec.cron, format!("spec.schedule.cron: {message}")))
+        .ok();
+    let zone = match &spec.time_zone {
+        None => {
+            errors.at(
+                path,
+                &spec.cron,
+                "spec.schedule.timeZone is required with a cron: the IANA time zone its times are read in, e.g. `Asia/Shanghai`".to_owned(),
+            );
+            None
+        }
+        Some(name) => scheduler::parse_time_zone(&name.value)
+            .map_err(|message| errors.at(path, name, format!("spec.schedule.timeZone: {message}")))
+            .ok()
+            .map(|zone| (zone, name.value.clone())),
+    };
+    let concurrency = match &spec.concurrency_policy {
+        None => Some(scheduler::ConcurrencyPolicy::Forbid),
+        Some(policy) => scheduler::parse_concurrency(&policy.value)
+            .map_err(|message| {
+                errors.at(
+                    path,
+                    policy,
+                    format!("spec.schedule.concurrencyPolicy: {message}"),
+                );
+            })
+            .ok(),
+    };
+    let deadline = match &spec.starting_deadline {
+        None => Some(scheduler::DEFAULT_STARTING_DEADLINE),
+        Some(text) => {
+            let parsed = text
+                .value
+                .parse::<jiff::Span>()
+                .ok()
+                .and_then(|span| {
+                    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+                        .ok()
+                })
+                .and_then(|duration| std::time::Duration::try_from(duration).ok())
+                .filter(|duration| !duration.is_zero());
+            if parsed.is_none() {
+                errors.at(
+                    path,
+                    text,
+                    format!(
+                        "spec.schedule.startingDeadline: `{}` is not a duration longer than zero; write e.g. 1h or 30m",
+                        text.value
+                    ),
+                );
+            }
+            parsed
+        }
+    };
+    let (cron, (time_zone, time_zone_name), concurrency, starting_deadline) =
+        (cron?, zone?, concurrency?, deadline?);
+    Some(Schedule {
+        pattern: spec.cron.value.clone(),
+        cron,
+        time_zone,
+        time_zone_name,
+        concurrency,
+        starting_deadline,
     })
 }
 

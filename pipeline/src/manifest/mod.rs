@@ -35,6 +35,8 @@ pub struct Product {
     pub reporting: Reporting,
     /// `spec.cluster.provider`: who makes its builds' clusters, unless the run says.
     pub cluster_provider: Option<chorale_runners::cluster::ProviderKind>,
+    /// `spec.schedule`: when the service builds it by itself.
+    pub schedule: Option<crate::scheduler::Schedule>,
 }
 
 /// How a product's builds are reported and announced: `spec.reportTemplates`,

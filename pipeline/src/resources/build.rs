@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
     strum::Display,
     strum::EnumString,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", parse_err_fn = unknown_status, parse_err_ty = String)]
@@ -67,6 +68,7 @@ impl Status {
     strum::EnumString,
     strum::IntoStaticStr,
     strum::VariantArray,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", parse_err_fn = unknown_stage, parse_err_ty = String)]
@@ -109,7 +111,7 @@ impl Stage {
 }
 
 /// One stage of a build: where it is and how it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StageRun {
     /// Which stage.
@@ -133,7 +135,7 @@ impl StageRun {
 }
 
 /// Where a build's bundle went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleRef {
     /// `host[:port]/path` of a registry repository or `oci:DIR` of an image layout.
@@ -143,7 +145,7 @@ pub struct BundleRef {
 }
 
 /// One run of the pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Build {
     /// `YYYYMMDD-HHMMSS-xxxx` (UTC), sortable and short enough to type.
@@ -184,7 +186,7 @@ pub struct Build {
 }
 
 /// The process that runs a build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Owner {
     /// Its host name.
@@ -194,7 +196,7 @@ pub struct Owner {
 }
 
 /// One component's deploy in a build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentDeploy {
     /// The component (and its helm release).
@@ -214,14 +216,15 @@ pub struct ComponentDeploy {
 }
 
 /// One test of a build's plan.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestRun {
     /// The test's name in the plan.
     pub name: String,
     /// The catalogue entry it uses.
     pub uses: String,
-    /// Whether its failure fails the build.
+    /// Whether its failure fails the build: `blocking` or `informing`.
+    #[schema(value_type = String)]
     pub gate: Gate,
     /// How it ended; `succeeded` after a retry means flaky.
     pub status: Status,
@@ -245,7 +248,7 @@ impl TestRun {
 }
 
 /// Files a test left, relative to the build's folder (`STATE/builds/ID/`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TestArtefacts {
     /// JUnit XML documents of the last attempt.

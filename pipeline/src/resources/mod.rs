@@ -10,11 +10,14 @@
 //! - [`delivery::Delivery`]: one notification to one notifier;
 //! - [`version_line::VersionLine`]: `MAJOR.MINOR` of a product's versions.
 
+pub mod access;
 pub mod build;
 pub mod bundle;
 pub mod cluster;
 pub mod delivery;
 pub mod lock;
+pub mod occurrence;
+pub mod product;
 pub mod version_line;
 
 /// The `apiVersion` of every Chorale document.

@@ -2,6 +2,7 @@
 //! `docker-registry`, `git daemon`, PostgreSQL, helm, skopeo and chat webhook receivers. One
 //! binary, so the support code is compiled once.
 
+mod api;
 mod bundle;
 mod cli;
 mod clusters;

@@ -1,12 +1,13 @@
 //! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
 
+use chorale::resources::access::{AuditEvent, Identity, Role, Token};
 use chorale::resources::build::{
     Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestArtefacts, TestRun,
 };
 use chorale::resources::bundle::BundleOutcome;
 use chorale::resources::lock::{Lock, LockedChart, LockedComponent};
 use chorale::resources::version_line::VersionLine;
-use chorale::store::Store;
+use chorale::store::{BuildFilter, PageStart, Store};
 use chorale_test_jobs::Gate;
 
 fn lock(product: &str, version: &str) -> Lock {
@@ -206,6 +207,145 @@ async fn contract(store: Store) {
         store.put_bundle(&orphan, "demo").await.is_err(),
         "a bundle needs its lock"
     );
+}
+
+/// What every backend must do for the service: tokens by hash, the audit log written with each
+/// change, products by generation, and builds a page at a time.
+async fn service_contract(store: Store) {
+    store.ping().await.expect("migrated and answering");
+    let admin = Identity {
+        actor: "local:root".to_owned(),
+        role: Role::Admin,
+    };
+    let now = round(jiff::Timestamp::now());
+    let token = Token {
+        name: "ci".to_owned(),
+        role: Role::Developer,
+        created_at: now,
+        created_by: admin.actor.clone(),
+        expires_at: None,
+        revoked_at: None,
+    };
+    let audit = |action: &str, resource: &str| AuditEvent::new(&admin, action, resource.to_owned());
+    assert!(
+        store
+            .create_token(&token, "hash-1", &audit("tokens.create", "tokens/ci"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .create_token(&token, "hash-2", &audit("tokens.create", "tokens/ci"))
+            .await
+            .unwrap(),
+        "a name is taken once"
+    );
+    assert_eq!(
+        store.token_by_hash("hash-1").await.unwrap(),
+        Some(token.clone())
+    );
+    assert_eq!(store.token_by_hash("hash-2").await.unwrap(), None);
+    assert!(
+        store
+            .revoke_token("ci", now, &audit("tokens.revoke", "tokens/ci"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .revoke_token("ci", now, &audit("tokens.revoke", "tokens/ci"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.tokens().await.unwrap()[0].revoked_at, Some(now));
+
+    let first = store
+        .put_product(
+            "demo",
+            "kind: Product\n",
+            &audit("products.apply", "products/demo"),
+        )
+        .await
+        .unwrap();
+    let same = store
+        .put_product(
+            "demo",
+            "kind: Product\n",
+            &audit("products.apply", "products/demo"),
+        )
+        .await
+        .unwrap();
+    let changed = store
+        .put_product(
+            "demo",
+            "kind: Product # v2\n",
+            &audit("products.apply", "products/demo"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.generation, same.generation, changed.generation),
+        (1, 1, 2)
+    );
+    assert_eq!(store.product("demo").await.unwrap(), Some(changed));
+    assert_eq!(store.products().await.unwrap().len(), 1);
+
+    // Only the changes that happened are logged, newest first, each with its own id.
+    let events = store.audit_events(10, None).await.unwrap();
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "products.apply",
+            "products.apply",
+            "products.apply",
+            "tokens.revoke",
+            "tokens.create"
+        ]
+    );
+    let older = store.audit_events(10, Some(events[2].id)).await.unwrap();
+    assert_eq!(older.len(), 2);
+
+    // Pages of builds: newest first, each page after the last of the one before.
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let mut build = Build::start(if i % 2 == 0 { "even" } else { "odd" }, "api", &Stage::RUN);
+        build.created_at = jiff::Timestamp::from_millisecond(1_800_000_000_000 + i).unwrap();
+        build.id = format!("20270115-080000-000{i}");
+        store.save_build(&build).await.unwrap();
+        ids.push(build.id);
+    }
+    let all = BuildFilter::default();
+    let page = store.build_page(&all, 2, None).await.unwrap();
+    let page_ids: Vec<&str> = page.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(page_ids, [ids[4].as_str(), ids[3].as_str()]);
+    assert!(page[0].stages.is_empty(), "a page has no details");
+    let next = store
+        .build_page(&all, 10, Some(&PageStart::after(&page[1])))
+        .await
+        .unwrap();
+    let next_ids: Vec<&str> = next.iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(
+        next_ids,
+        [ids[2].as_str(), ids[1].as_str(), ids[0].as_str()]
+    );
+    let even = BuildFilter {
+        product: Some("even".to_owned()),
+        status: Some(Status::Running),
+    };
+    assert_eq!(store.build_page(&even, 10, None).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sqlite_keeps_tokens_audit_products_and_pages_of_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    service_contract(Store::open_in(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_tokens_audit_products_and_pages_of_builds() {
+    let postgres = chorale_testkit::Postgres::start().expect("a throw-away PostgreSQL starts");
+    service_contract(Store::open(&postgres.url()).await.unwrap()).await;
 }
 
 #[tokio::test]

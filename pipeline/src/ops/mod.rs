@@ -3,6 +3,10 @@
 //! functions). Each build is persisted after every stage, so what the store shows is what
 //! happened, even when a stage fails; what happens is told to the caller's observer.
 
+pub mod access;
+pub mod builds;
+pub mod products;
+
 use std::path::PathBuf;
 
 use crate::context::Context;

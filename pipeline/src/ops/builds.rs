@@ -1,0 +1,138 @@
+//! Builds through the service: a trigger queues a build of a registered product (its
+//! manifest written out as files for it), a worker claims and runs the oldest queued one.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::access::authorize;
+use super::products::write_and_load;
+use crate::context::Context;
+use crate::engine::events::Observer;
+use crate::engine::{RunOutcome, RunRequest, run_build};
+use crate::errors::Error;
+use crate::resources::access::{AuditEvent, Identity, Role};
+use crate::resources::build::{Build, Status};
+
+/// What a queued build keeps of its request, to be run by whichever worker claims it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueuedRequest {
+    /// The product file written out for it.
+    manifest: PathBuf,
+}
+
+/// What `POST /api/v1/products/{name}/builds` may say (nothing yet: every option comes from
+/// the server's configuration); unknown fields are refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerBuild {}
+
+/// The product file of generation `generation` of `name`, written out once from `manifest`.
+pub(crate) fn product_files(
+    context: &Context,
+    name: &str,
+    generation: i64,
+    manifest: &str,
+) -> Result<PathBuf, Error> {
+    let dir = context
+        .state_dir
+        .join("products")
+        .join(name)
+        .join(generation.to_string());
+    let file = dir.join("product.yaml");
+    if file.exists() {
+        return Ok(file);
+    }
+    let io = |path: &Path, source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let parent = dir.parent().expect("a product folder has a parent");
+    std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".writing-")
+        .tempdir_in(parent)
+        .map_err(|e| io(parent, e))?;
+    write_and_load(manifest, scratch.path())?;
+    // Whole or not at all: another writer of the same generation wrote the same files.
+    match std::fs::rename(scratch.path(), &dir) {
+        Ok(()) => {
+            std::mem::forget(scratch);
+            Ok(file)
+        }
+        Err(_) if file.exists() => Ok(file),
+        Err(e) => Err(io(&dir, e)),
+    }
+}
+
+/// Queue a build of the registered product `name` as `identity` (a developer or above), with
+/// the server's `defaults` for everything but the manifest. Checked as `chorale run` checks
+/// its input: a product that cannot build queues nothing.
+pub async fn trigger_build(
+    context: &Context,
+    identity: &Identity,
+    defaults: &RunRequest,
+    name: &str,
+    audit: AuditEvent,
+) -> Result<Build, Error> {
+    queue_build(context, identity, defaults, name, "api", audit).await
+}
+
+/// Queue a build of the registered product `name` started by `trigger` (`api`, `schedule`).
+pub(crate) async fn queue_build(
+    context: &Context,
+    identity: &Identity,
+    defaults: &RunRequest,
+    name: &str,
+    trigger: &str,
+    audit: AuditEvent,
+) -> Result<Build, Error> {
+    authorize(identity, Role::Developer)?;
+    let record = super::products::get_product(context, identity, name).await?;
+    let manifest = product_files(context, name, record.generation, &record.manifest)?;
+    let request = RunRequest {
+        manifest: manifest.clone(),
+        trigger: trigger.to_owned(),
+        ..defaults.clone()
+    };
+    let build = request.check(context)?.queued_build();
+    let queued = serde_json::to_string(&QueuedRequest { manifest }).expect("a request serialises");
+    context.store.queue_build(&build, &queued, &audit).await?;
+    Ok(build)
+}
+
+/// Claim the oldest queued build and run it with `defaults`; `None` when none is queued. A
+/// build whose product can no longer be loaded ends failed, saying why.
+pub async fn run_next_queued(
+    context: &Context,
+    defaults: &RunRequest,
+    observer: &dyn Observer,
+    interrupt: impl Future<Output = String>,
+) -> Result<Option<RunOutcome>, Error> {
+    let owner = crate::clusters::this_process();
+    let Some((mut build, queued)) = context.store.claim_queued_build(&owner).await? else {
+        return Ok(None);
+    };
+    let checked = serde_json::from_str::<QueuedRequest>(&queued)
+        .map_err(|e| Error::Invalid(format!("the queued request does not read: {e}")))
+        .and_then(|queued| {
+            RunRequest {
+                manifest: queued.manifest,
+                trigger: build.trigger.clone(),
+                ..defaults.clone()
+            }
+            .check(context)
+        });
+    match checked {
+        Ok(run) => Ok(Some(
+            Box::pin(run_build(context, &run, build, observer, interrupt)).await?,
+        )),
+        Err(error) => {
+            build.finish(Status::Failed, Some(error.to_string()));
+            context.store.save_build(&build).await?;
+            Err(error)
+        }
+    }
+}

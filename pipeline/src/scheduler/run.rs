@@ -1,0 +1,157 @@
+//! One look of the scheduler at every registered product: its fire times since the last one
+//! recorded, each claimed once in the store; the newest within the starting deadline queues a
+//! build (or is skipped by the concurrency policy), the older ones are recorded as missed.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use super::{ConcurrencyPolicy, Schedule};
+use crate::context::Context;
+use crate::engine::RunRequest;
+use crate::errors::Error;
+use crate::manifest::load_product;
+use crate::ops::builds::{product_files, queue_build};
+use crate::resources::access::{AuditEvent, Identity, Role};
+use crate::resources::occurrence::{Occurrence, OccurrenceState};
+
+/// Who the scheduler acts as in the audit log.
+pub fn scheduler_identity() -> Identity {
+    Identity {
+        actor: "scheduler".to_owned(),
+        role: Role::Developer,
+    }
+}
+
+/// The schedules of registered products, read once per generation.
+#[derive(Debug, Default)]
+pub struct Schedules {
+    read: HashMap<String, (i64, Option<Schedule>)>,
+}
+
+impl Schedules {
+    /// The schedule of generation `generation` of `name`.
+    fn get(
+        &mut self,
+        context: &Context,
+        name: &str,
+        generation: i64,
+        manifest: &str,
+    ) -> Result<Option<Schedule>, Error> {
+        if let Some((read, schedule)) = self.read.get(name)
+            && *read == generation
+        {
+            return Ok(schedule.clone());
+        }
+        let file = product_files(context, name, generation, manifest)?;
+        let schedule = load_product(&file)?.schedule;
+        self.read
+            .insert(name.to_owned(), (generation, schedule.clone()));
+        Ok(schedule)
+    }
+}
+
+/// Look at every registered product at the database's time; returns the occurrences this
+/// replica recorded.
+pub async fn tick(
+    context: &Context,
+    defaults: &RunRequest,
+    schedules: &mut Schedules,
+) -> Result<Vec<Occurrence>, Error> {
+    let now = context.store.now().await?;
+    let mut recorded = Vec::new();
+    for record in context.store.products().await? {
+        let schedule =
+            match schedules.get(context, &record.name, record.generation, &record.manifest) {
+                Ok(Some(schedule)) => schedule,
+                Ok(None) => continue,
+                Err(error) => {
+                    tracing::warn!(product = %record.name, %error, "its schedule cannot be read");
+                    continue;
+                }
+            };
+        // Nothing is caught up from before the product was registered.
+        let last = context
+            .store
+            .last_occurrence(&record.name)
+            .await?
+            .unwrap_or(record.created_at);
+        let due = schedule.due(last, now);
+        let occurrence =
+            |fire_at: Timestamp, state: OccurrenceState, reason: Option<String>| Occurrence {
+                product: record.name.clone(),
+                fire_at,
+                state,
+                build_id: None,
+                reason,
+                recorded_at: now,
+            };
+        for fire_at in due.missed {
+            let missed = occurrence(
+                fire_at,
+                OccurrenceState::Missed,
+                Some("not started within its starting deadline".to_owned()),
+            );
+            if context.store.claim_occurrence(&missed).await? {
+                recorded.push(missed);
+            }
+        }
+        let Some(fire_at) = due.start else {
+            continue;
+        };
+        let busy = schedule.concurrency == ConcurrencyPolicy::Forbid
+            && context.store.active_builds(&record.name).await? > 0;
+        if busy {
+            let skipped = occurrence(
+                fire_at,
+                OccurrenceState::Skipped,
+                Some(
+                    "concurrencyPolicy Forbid: a build of the product was still queued or running"
+                        .to_owned(),
+                ),
+            );
+            if context.store.claim_occurrence(&skipped).await? {
+                recorded.push(skipped);
+            }
+            continue;
+        }
+        let mut started = occurrence(fire_at, OccurrenceState::Started, None);
+        if !context.store.claim_occurrence(&started).await? {
+            continue;
+        }
+        let identity = scheduler_identity();
+        let audit = AuditEvent::new(
+            &identity,
+            "builds.create",
+            format!("products/{}/builds", record.name),
+        );
+        match queue_build(
+            context,
+            &identity,
+            defaults,
+            &record.name,
+            "schedule",
+            audit,
+        )
+        .await
+        {
+            Ok(build) => {
+                context
+                    .store
+                    .settle_occurrence(&record.name, fire_at, Some(&build.id), None)
+                    .await?;
+                started.build_id = Some(build.id);
+            }
+            Err(error) => {
+                let reason = format!("the build could not be queued: {error}");
+                context
+                    .store
+                    .settle_occurrence(&record.name, fire_at, None, Some(&reason))
+                    .await?;
+                started.reason = Some(reason);
+            }
+        }
+        recorded.push(started);
+    }
+    Ok(recorded)
+}

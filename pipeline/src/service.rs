@@ -1,0 +1,239 @@
+//! `chorale serve`: one process runs the HTTP API, the scheduler, the build workers, and at
+//! start the duties
+//! a dead process may have left (the reaper, the delivery resumer). On SIGTERM it stops taking
+//! requests and claiming builds, lets running builds finish for a grace period, then
+//! interrupts them: their clusters are torn down and they are recorded as interrupted.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+
+use crate::api::{ApiState, router};
+use crate::context::Context;
+use crate::engine::RunRequest;
+use crate::engine::events::Ignore;
+use crate::errors::Error;
+use crate::ops::builds::run_next_queued;
+use crate::ops::{reap, resume_deliveries};
+use crate::scheduler::run::{Schedules, tick};
+
+/// How often the scheduler looks at the schedules.
+const SCHEDULER_TICK: Duration = Duration::from_millis(500);
+
+/// How often an idle worker looks at the queue when nobody wakes it (a build queued by
+/// another replica, or one left `pending` when a server stopped).
+const IDLE_POLL: Duration = Duration::from_secs(2);
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Builds run at once at most.
+    pub workers: usize,
+    /// How long running builds may go on after SIGTERM before they are interrupted.
+    pub grace: Duration,
+    /// Everything of a build the server decides; a trigger adds the product's manifest.
+    pub defaults: RunRequest,
+    /// How each worker opens the state for itself.
+    pub open: ContextOptions,
+}
+
+/// What [`Context::open`] takes.
+#[derive(Debug, Clone)]
+pub struct ContextOptions {
+    /// The state folder.
+    pub state_dir: std::path::PathBuf,
+    /// The database, when not the state folder's SQLite.
+    pub database_url: Option<String>,
+    /// How registries are reached.
+    pub registry: chorale_runners::registry::RegistryOptions,
+}
+
+/// Serve on `listener` until `stop` resolves (with the signal's name), then stop as the
+/// module says.
+pub async fn serve(
+    context: Context,
+    config: ServiceConfig,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = String> + Send + 'static,
+) -> Result<(), Error> {
+    if let Err(error) = reap(&context, &Ignore).await {
+        tracing::warn!(%error, "reaping what an earlier process left failed");
+    }
+    tokio::spawn({
+        let context = context.clone();
+        async move { resume_deliveries(&context).await }
+    });
+    let queued = Arc::new(Notify::new());
+    let (stopping, stop_claiming) = watch::channel(false);
+    let (interrupt_with, interrupt) = watch::channel(None::<String>);
+    let workers = (0..config.workers.max(1))
+        .map(|index| {
+            let open = config.open.clone();
+            let defaults = config.defaults.clone();
+            let queued = Arc::clone(&queued);
+            let stop = stop_claiming.clone();
+            let interrupt = interrupt.clone();
+            std::thread::Builder::new()
+                .name(format!("chorale-worker-{index}"))
+                .spawn(move || worker_thread(&open, defaults, &queued, stop, &interrupt))
+                .map_err(|source| Error::Io {
+                    path: "chorale-worker".into(),
+                    source,
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let scheduler = tokio::spawn(schedule_loop(
+        context.clone(),
+        config.defaults.clone(),
+        Arc::clone(&queued),
+        stop_claiming.clone(),
+    ));
+    let state = ApiState {
+        context,
+        defaults: config.defaults,
+        queued: Arc::clone(&queued),
+    };
+    let (signal_with, signal) = watch::channel(None::<String>);
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let name = stop.await;
+        tracing::warn!(signal = %name, "stopping: no new requests or builds");
+        let _ = signal_with.send(Some(name));
+        let _ = stopping.send(true);
+    })
+    .await;
+    let _ = scheduler.await;
+    let name = signal
+        .borrow()
+        .clone()
+        .unwrap_or_else(|| "shutdown".to_owned());
+    let mut all = tokio::task::spawn_blocking(move || {
+        for worker in workers {
+            let _ = worker.join();
+        }
+    });
+    tokio::select! {
+        _ = &mut all => {}
+        () = tokio::time::sleep(config.grace) => {
+            tracing::warn!(grace = ?config.grace, "running builds are interrupted");
+            let _ = interrupt_with.send(Some(name));
+            let _ = all.await;
+        }
+    }
+    served.map_err(|source| Error::Io {
+        path: "chorale serve".into(),
+        source,
+    })
+}
+
+/// A worker: a thread with a runtime and a database pool of its own, so that a build (whose
+/// engine future is not `Send`) runs where it started, and a busy build never holds up the API.
+fn worker_thread(
+    open: &ContextOptions,
+    defaults: RunRequest,
+    queued: &Notify,
+    stop: watch::Receiver<bool>,
+    interrupt: &watch::Receiver<Option<String>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "a build worker cannot start its runtime");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        match Context::open(
+            &open.state_dir,
+            open.database_url.as_deref(),
+            open.registry.clone(),
+        )
+        .await
+        {
+            Ok(context) => worker(context, defaults, queued, stop, interrupt).await,
+            Err(error) => tracing::error!(%error, "a build worker cannot open the state"),
+        }
+    });
+}
+
+/// Claim and run queued builds until told to stop claiming.
+async fn worker(
+    context: Context,
+    defaults: RunRequest,
+    queued: &Notify,
+    mut stop: watch::Receiver<bool>,
+    interrupt: &watch::Receiver<Option<String>>,
+) {
+    while !*stop.borrow() {
+        let mut interrupt = interrupt.clone();
+        let interrupted = async move {
+            let name = interrupt
+                .wait_for(Option::is_some)
+                .await
+                .ok()
+                .and_then(|name| name.clone());
+            match name {
+                Some(name) => name,
+                // The service is gone without interrupting: nothing will.
+                None => std::future::pending().await,
+            }
+        };
+        match run_next_queued(&context, &defaults, &Ignore, interrupted).await {
+            Ok(Some(outcome)) => tracing::info!(
+                build = %outcome.build.id,
+                status = %outcome.build.status,
+                "build ended"
+            ),
+            Ok(None) => {
+                tokio::select! {
+                    () = queued.notified() => {}
+                    () = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = stop.changed() => {}
+                }
+            }
+            Err(error) => tracing::warn!(%error, "a queued build failed"),
+        }
+    }
+}
+
+/// Look at the schedules every [`SCHEDULER_TICK`] until told to stop; wake a worker for each
+/// build queued.
+async fn schedule_loop(
+    context: Context,
+    defaults: RunRequest,
+    queued: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut schedules = Schedules::default();
+    while !*stop.borrow() {
+        match tick(&context, &defaults, &mut schedules).await {
+            Ok(recorded) => {
+                for occurrence in recorded {
+                    tracing::info!(
+                        product = %occurrence.product,
+                        fire_at = %occurrence.fire_at,
+                        state = %occurrence.state,
+                        build = occurrence.build_id.as_deref().unwrap_or("-"),
+                        "scheduled"
+                    );
+                    if occurrence.build_id.is_some() {
+                        queued.notify_one();
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "the scheduler's look failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(SCHEDULER_TICK) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

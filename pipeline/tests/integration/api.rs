@@ -1,0 +1,889 @@
+//! The HTTP API of `chorale serve`, driven over real HTTP: every operation of its OpenAPI
+//! document against the role table, products registered and refused, builds a page at a time,
+//! tokens made and revoked, and the audit log of all of it.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use chorale::resources::build::{Build, Stage};
+use chorale::store::Store;
+use chorale_testkit::DemoProduct;
+
+use crate::cli::chorale;
+use crate::support::World;
+
+/// A `chorale serve` on a free port with its own state folder; killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+    state: PathBuf,
+    home: PathBuf,
+    /// The folder of a server's own state, removed once the server is gone.
+    dir: Option<tempfile::TempDir>,
+    /// The database, when not the state folder's.
+    database_url: Option<String>,
+}
+
+impl Server {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let mut server = Self::start_in(&state, dir.path(), &[]);
+        server.dir = Some(dir);
+        server
+    }
+
+    /// A server on the state folder `state`, with `args` after `serve`.
+    fn start_in(state: &Path, home: &Path, args: &[&str]) -> Self {
+        Self::start_on(state, home, None, args)
+    }
+
+    /// A server on the state folder `state` and the database `database_url`, with `args`
+    /// after `serve`; cron patterns may have seconds.
+    fn start_on(state: &Path, home: &Path, database_url: Option<&str>, args: &[&str]) -> Self {
+        let mut command = chorale(state, home);
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
+        let mut child = command
+            .env(chorale::scheduler::SECONDS_VARIABLE, "1")
+            .env(
+                "CHORALE_KUBE_SIM",
+                chorale_testkit::kube_sim_binary().expect("kube-sim builds"),
+            )
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("chorale serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().and_then(Result::ok).unwrap_or_else(|| {
+                panic!(
+                    "chorale serve ended before it listened: {:?}",
+                    child.try_wait()
+                )
+            });
+            if let Some(url) = line.strip_prefix("chorale serve: listening on ") {
+                break url.to_owned();
+            }
+        };
+        // Keep reading its stderr so that it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            url,
+            state: state.to_owned(),
+            home: home.to_owned(),
+            dir: None,
+            database_url: database_url.map(str::to_owned),
+        }
+    }
+
+    /// A token of `role` made with the in-process CLI (as the local admin).
+    fn token(&self, name: &str, role: &str, expires: Option<&str>) -> String {
+        let mut args = vec![
+            "tokens", "create", "--name", name, "--role", role, "-o", "json",
+        ];
+        if let Some(expires) = expires {
+            args.extend(["--expires", expires]);
+        }
+        let created: Value = serde_json::from_str(&self.cli(&args)).unwrap();
+        created["secret"].as_str().unwrap().to_owned()
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let mut command = chorale(&self.state, &self.home);
+        if let Some(url) = &self.database_url {
+            command.args(["--database-url", url]);
+        }
+        let output = command.args(args).output().unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.dir.take());
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = client.request(method, url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some((content_type, bytes)) = body {
+        request = request.header("content-type", content_type).body(bytes);
+    }
+    let response = request.send().await.expect("the server answers");
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (status, content_type, body)
+}
+
+const ROLES: [&str; 4] = ["viewer", "developer", "release-manager", "admin"];
+
+#[tokio::test]
+async fn every_operation_of_the_openapi_document_answers_by_the_role_table() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let tokens: Vec<(usize, String)> = ROLES
+        .iter()
+        .enumerate()
+        .map(|(rank, role)| (rank, server.token(&format!("as-{role}"), role, None)))
+        .collect();
+    let expired = server.token("expired", "admin", Some("1s"));
+    let revoked = server.token("revoked", "admin", None);
+    server.cli(&["tokens", "revoke", "revoked"]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let (status, _, document) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/openapi.json", server.url),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{document:#}"
+    );
+    let mut operations = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let Ok(method) = method.to_uppercase().parse::<reqwest::Method>() else {
+                continue;
+            };
+            operations += 1;
+            let needed = operation["security"][0]["bearer"][0]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} names no role: {operation:#}"));
+            let needed = ROLES
+                .iter()
+                .position(|r| *r == needed)
+                .unwrap_or_else(|| panic!("{method} {path}: unknown role {needed}"));
+            let url = format!(
+                "{}{}",
+                server.url,
+                path.replace("{name}", "demo")
+                    .replace("{id}", "20261204-023000-ab12")
+            );
+            let body = || Some(("application/json", b"{}".to_vec()));
+            let label = format!("{method} {path}");
+            for (token, what) in [
+                (None, "no token"),
+                (Some("chorale_not-a-token"), "an unknown token"),
+                (Some(expired.as_str()), "an expired token"),
+                (Some(revoked.as_str()), "a revoked token"),
+            ] {
+                let (status, content_type, problem) =
+                    send(&client, method.clone(), &url, token, body()).await;
+                assert_eq!(status, 401, "{label} with {what}: {problem:#}");
+                assert_eq!(
+                    content_type.as_deref(),
+                    Some("application/problem+json"),
+                    "{label}"
+                );
+                assert!(!problem["detail"].as_str().unwrap().is_empty(), "{label}");
+            }
+            for (rank, token) in &tokens {
+                let (status, _, answer) =
+                    send(&client, method.clone(), &url, Some(token), body()).await;
+                let role = ROLES[*rank];
+                if *rank < needed {
+                    assert_eq!(status, 403, "{label} as {role}: {answer:#}");
+                    assert!(
+                        answer["detail"].as_str().unwrap().contains(ROLES[needed]),
+                        "{answer:#}"
+                    );
+                } else {
+                    assert!(
+                        status != 401 && status != 403 && !status.is_server_error(),
+                        "{label} as {role}: {status} {answer:#}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(
+        operations >= 9,
+        "only {operations} operations in the document"
+    );
+
+    // The secrets never show, not in the token list nor in the audit log.
+    let admin = &tokens[3].1;
+    let listing = server.cli(&["tokens", "list", "-o", "json"]);
+    let audit = server.cli(&["audit", "list", "--limit", "500", "-o", "json"]);
+    for (rank, secret) in &tokens {
+        assert!(
+            !listing.contains(secret.as_str()) && !audit.contains(secret.as_str()),
+            "{}",
+            ROLES[*rank]
+        );
+    }
+    let (_, _, events) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/audit?limit=500", server.url),
+        Some(admin),
+        None,
+    )
+    .await;
+    let denied = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["outcome"] == "denied")
+        .count();
+    assert!(denied > 0, "refused changes are logged: {events:#}");
+}
+
+/// The demo product with its `web` component as a second document.
+fn demo_body() -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../product-manifests/demo");
+    let product = std::fs::read_to_string(root.join("product.yaml")).unwrap();
+    let web = std::fs::read_to_string(root.join("components/web.yaml")).unwrap();
+    format!("{product}---\n{web}")
+}
+
+#[tokio::test]
+async fn products_are_registered_whole_or_not_at_all() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let admin = server.token("admin", "admin", None);
+    let url = format!("{}/api/v1/products/demo", server.url);
+    let put = |body: Vec<u8>| {
+        let client = client.clone();
+        let url = url.clone();
+        let admin = admin.clone();
+        async move {
+            send(
+                &client,
+                reqwest::Method::PUT,
+                &url,
+                Some(&admin),
+                Some(("application/yaml", body)),
+            )
+            .await
+        }
+    };
+
+    let (status, _, product) = put(demo_body().into_bytes()).await;
+    assert_eq!(status, 200, "{product:#}");
+    assert_eq!(product["kind"], "Product");
+    assert_eq!(product["metadata"]["generation"], 1);
+    assert_eq!(product["spec"]["versionLine"], "1.0");
+    let (_, _, again) = put(demo_body().into_bytes()).await;
+    assert_eq!(
+        again["metadata"]["generation"], 1,
+        "an unchanged manifest stays"
+    );
+
+    // A bad component in the second document: its line in the body, nothing stored.
+    let bad = demo_body().replace("dependsOn: [api, worker]", "dependsOn: [api, nowhere]");
+    let (status, content_type, problem) = put(bad.into_bytes()).await;
+    assert_eq!(status, 422, "{problem:#}");
+    assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+    let line = demo_body()
+        .lines()
+        .position(|l| l.contains("dependsOn: [api, worker]"))
+        .unwrap()
+        + 1;
+    let errors = problem["errors"].as_array().unwrap();
+    assert!(
+        errors.iter().any(
+            |e| e.as_str().unwrap().starts_with(&format!("body:{line}:"))
+                && e.as_str().unwrap().contains("nowhere")
+        ),
+        "{problem:#}"
+    );
+    for (body, status, field) in [
+        (
+            demo_body()
+                .replace("name: demo", "name: other")
+                .into_bytes(),
+            400,
+            Some("metadata.name"),
+        ),
+        (b"{\"apiVersion\": ".to_vec(), 422, None),
+        (vec![0xff, 0xfe, 0x00], 400, Some("body")),
+    ] {
+        let (got, content_type, problem) = put(body).await;
+        assert_eq!(got, status, "{problem:#}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{problem:#}"
+        );
+        assert_eq!(problem["field"].as_str(), field, "{problem:#}");
+    }
+    // Schedules: an unknown zone, a cron that is not one, a cron without a zone.
+    for (schedule, says) in [
+        (
+            "{cron: \"30 2 * * *\", timeZone: Mars/Olympus}",
+            "IANA time zone",
+        ),
+        (
+            "{cron: \"30 25 * * *\", timeZone: UTC}",
+            "not a cron pattern",
+        ),
+        ("{cron: \"30 2 * * *\"}", "timeZone is required"),
+        (
+            "{cron: \"30 2 * * *\", timeZone: UTC, concurrencyPolicy: Sometimes}",
+            "Forbid",
+        ),
+    ] {
+        let body = demo_body().replacen("spec:\n", &format!("spec:\n  schedule: {schedule}\n"), 1);
+        let (got, _, problem) = put(body.into_bytes()).await;
+        assert_eq!(got, 422, "{schedule}: {problem:#}");
+        let errors = problem["errors"].as_array().unwrap();
+        assert!(
+            errors.iter().any(|e| {
+                let e = e.as_str().unwrap();
+                e.starts_with("body:") && e.contains(says)
+            }),
+            "{schedule}: {problem:#}"
+        );
+    }
+    // A 20 MB body is refused as soon as its length is known: the answer comes before the
+    // body is sent (the server does not read it, and closes the connection).
+    let address = server.url.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "PUT /api/v1/products/demo HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\nContent-Type: application/yaml\r\nContent-Length: {}\r\n\r\n",
+        20 * 1024 * 1024
+    );
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        // The head, then as much body as it announces.
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream
+                .read(&mut chunk)
+                .expect("the answer comes without the body");
+            answer.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&answer).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|l| l.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length || n == 0 {
+                    return text;
+                }
+            } else if n == 0 {
+                return text;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer.contains("application/problem+json") && answer.contains("MiB"),
+        "{answer}"
+    );
+    let (_, _, got) = send(&client, reqwest::Method::GET, &url, Some(&admin), None).await;
+    assert_eq!(
+        got["metadata"]["generation"], 1,
+        "nothing bad was stored: {got:#}"
+    );
+    let (_, _, list) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/products", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+
+    // Every change is in the audit log, with who, the request id and the client.
+    let (_, _, events) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/audit", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let applied: Vec<&Value> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "products.apply")
+        .collect();
+    assert_eq!(applied.len(), 2, "two accepted PUTs: {events:#}");
+    assert_eq!(applied[0]["actor"], "token:admin");
+    assert!(
+        applied[0]["requestId"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(
+        applied[0]["client"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:")
+    );
+    let (status, _, missing) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/products/nope", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing:#}");
+}
+
+#[tokio::test]
+async fn builds_are_listed_a_page_at_a_time_and_bad_queries_name_their_field() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let viewer = server.token("reader", "viewer", None);
+    let store = Store::open_in(&server.state).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..7_i64 {
+        let mut build = Build::start(if i < 4 { "alpha" } else { "beta" }, "api", &Stage::RUN);
+        build.created_at = jiff::Timestamp::from_millisecond(1_800_000_000_000 + i * 1000).unwrap();
+        build.id = format!("20270115-080{i:03}-00{i:02x}");
+        store.save_build(&build).await.unwrap();
+        ids.push(build.id);
+    }
+    let get = |query: String| {
+        let client = client.clone();
+        let url = format!("{}/api/v1/builds{query}", server.url);
+        let viewer = viewer.clone();
+        async move { send(&client, reqwest::Method::GET, &url, Some(&viewer), None).await }
+    };
+    let mut seen = Vec::new();
+    let mut next = String::new();
+    loop {
+        let (status, _, page) = get(format!("?limit=3{next}")).await;
+        assert_eq!(status, 200, "{page:#}");
+        assert_eq!(page["kind"], "BuildList");
+        for item in page["items"].as_array().unwrap() {
+            assert_eq!(item["kind"], "Build");
+            seen.push(item["metadata"]["name"].as_str().unwrap().to_owned());
+        }
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => next = format!("&continue={token}"),
+            None => break,
+        }
+    }
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(seen, newest_first);
+    let (_, _, beta) = get("?product=beta".to_owned()).await;
+    assert_eq!(beta["items"].as_array().unwrap().len(), 3);
+    let (status, _, one) = get(format!("/{}", ids[2])).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        one["status"]["stages"].as_array().unwrap().len(),
+        6,
+        "{one:#}"
+    );
+
+    for (query, status, field) in [
+        ("?limit=0", 400, Some("limit")),
+        ("?limit=501", 400, Some("limit")),
+        ("?limit=many", 400, None),
+        ("?colour=red", 400, None),
+        ("?continue=forged", 400, Some("continue")),
+        ("?product=Bad%20Name", 400, Some("product")),
+        ("/20270115-080002", 400, Some("id")),
+        ("/20990101-000000-ffff", 404, None),
+    ] {
+        let (got, content_type, problem) = get(query.to_owned()).await;
+        assert_eq!(got, status, "{query}: {problem:#}");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/problem+json"),
+            "{query}"
+        );
+        assert_eq!(problem["field"].as_str(), field, "{query}: {problem:#}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_made_through_the_api_work_until_revoked_and_bad_requests_name_the_field() {
+    let server = Server::start();
+    let client = reqwest::Client::new();
+    let admin = server.token("root", "admin", None);
+    let tokens = format!("{}/api/v1/tokens", server.url);
+    let post = |body: Value| {
+        let client = client.clone();
+        let tokens = tokens.clone();
+        let admin = admin.clone();
+        async move {
+            send(
+                &client,
+                reqwest::Method::POST,
+                &tokens,
+                Some(&admin),
+                Some(("application/json", body.to_string().into_bytes())),
+            )
+            .await
+        }
+    };
+    let (status, _, created) =
+        post(json!({"name": "nightly", "role": "developer", "expiresIn": "90d"})).await;
+    assert_eq!(status, 201, "{created:#}");
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("chorale_"));
+    let builds = format!("{}/api/v1/builds", server.url);
+    assert_eq!(
+        send(&client, reqwest::Method::GET, &builds, Some(&secret), None)
+            .await
+            .0,
+        200
+    );
+
+    for (body, status, field) in [
+        (
+            json!({"name": "x", "role": "viewer", "admin": true}),
+            400,
+            "admin",
+        ),
+        (json!({"name": "x"}), 400, "role"),
+        (json!({"name": "x", "role": "root"}), 400, "role"),
+        (json!({"name": "Bad Name", "role": "viewer"}), 400, "name"),
+        (
+            json!({"name": "x", "role": "viewer", "expiresIn": "soon"}),
+            400,
+            "expiresIn",
+        ),
+        (json!({"name": "nightly", "role": "viewer"}), 409, ""),
+    ] {
+        let (got, _, problem) = post(body.clone()).await;
+        assert_eq!(got, status, "{body}: {problem:#}");
+        if !field.is_empty() {
+            assert_eq!(problem["field"], field, "{body}: {problem:#}");
+        }
+    }
+    let (_, _, list) = send(&client, reqwest::Method::GET, &tokens, Some(&admin), None).await;
+    assert!(
+        !list.to_string().contains(&secret),
+        "no secret in a listing"
+    );
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        2,
+        "no bad request made a token"
+    );
+
+    let (status, _, _) = send(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{tokens}/nightly"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, _, problem) =
+        send(&client, reqwest::Method::GET, &builds, Some(&secret), None).await;
+    assert_eq!(status, 401);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("revoked"),
+        "{problem:#}"
+    );
+    let (status, _, _) = send(
+        &client,
+        reqwest::Method::DELETE,
+        &format!("{tokens}/nightly"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "revoked once");
+}
+
+/// Polls the build `id` until it has ended (or two minutes pass).
+async fn ended(client: &reqwest::Client, server: &Server, token: &str, id: &str) -> Value {
+    let url = format!("{}/api/v1/builds/{id}", server.url);
+    for _ in 0..240 {
+        let (status, _, build) = send(client, reqwest::Method::GET, &url, Some(token), None).await;
+        assert_eq!(status, 200, "{build:#}");
+        if !["pending", "running"].contains(&build["status"]["status"].as_str().unwrap()) {
+            return build;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    panic!("build {id} did not end in two minutes");
+}
+
+#[tokio::test]
+async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrupts_the_next_cleanly()
+ {
+    let world = World::new();
+    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
+        .expect("the demo product is published to the test's registry and git daemon");
+    let manifest = demo.manifest();
+    let body = format!(
+        "{}---\n{}",
+        std::fs::read_to_string(&manifest).unwrap(),
+        std::fs::read_to_string(manifest.parent().unwrap().join("components/web.yaml")).unwrap()
+    );
+    let mut server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let client = reqwest::Client::new();
+    let admin = server.token("admin", "admin", None);
+    let developer = server.token("dev", "developer", None);
+    let (status, _, product) = send(
+        &client,
+        reqwest::Method::PUT,
+        &format!("{}/api/v1/products/demo", server.url),
+        Some(&admin),
+        Some(("application/yaml", body.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, 200, "{product:#}");
+
+    let trigger = format!("{}/api/v1/products/demo/builds", server.url);
+    let (status, _, problem) = send(
+        &client,
+        reqwest::Method::POST,
+        &trigger,
+        Some(&developer),
+        Some(("application/json", br#"{"cluster":"kind"}"#.to_vec())),
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), problem["field"].as_str()),
+        (400, Some("cluster")),
+        "{problem:#}"
+    );
+    let (status, _, queued) = send(
+        &client,
+        reqwest::Method::POST,
+        &trigger,
+        Some(&developer),
+        None,
+    )
+    .await;
+    assert_eq!(status, 202, "{queued:#}");
+    assert_eq!(queued["spec"]["trigger"], "api");
+    let id = queued["metadata"]["name"].as_str().unwrap().to_owned();
+    let build = ended(&client, &server, &developer, &id).await;
+    assert_eq!(build["status"]["status"], "succeeded", "{build:#}");
+
+    // The next build is stopped by SIGTERM mid-way: with no grace it is interrupted, its
+    // cluster torn down, and the server exits.
+    let (_, _, queued) = send(
+        &client,
+        reqwest::Method::POST,
+        &trigger,
+        Some(&developer),
+        None,
+    )
+    .await;
+    let id = queued["metadata"]["name"].as_str().unwrap().to_owned();
+    let url = format!("{}/api/v1/builds/{id}", server.url);
+    let mut deploying = false;
+    for _ in 0..240 {
+        let (_, _, build) = send(&client, reqwest::Method::GET, &url, Some(&developer), None).await;
+        deploying = build["status"]["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "deploy" && s["status"] == "running");
+        if deploying {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(deploying, "the second build reached its deploy");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let exited = server.child.wait().unwrap();
+    assert!(
+        exited.success(),
+        "chorale serve exits cleanly after SIGTERM: {exited:?}"
+    );
+    let store = Store::open_in(&world.state()).await.unwrap();
+    let build = store.build(&id).await.unwrap().unwrap();
+    assert_eq!(build.status.as_str(), "interrupted", "{build:#?}");
+    let clusters: Value =
+        serde_json::from_str(&server.cli(&["clusters", "list", "-o", "json"])).unwrap();
+    assert!(
+        clusters
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "torn-down"),
+        "no cluster is left: {clusters:#}"
+    );
+    let audit = server.cli(&["audit", "list", "-o", "json"]);
+    assert_eq!(audit.matches("\"builds.create\"").count(), 2, "{audit}");
+}
+
+#[tokio::test]
+async fn replicas_on_postgresql_start_one_build_per_fire_time_and_a_killed_one_loses_none() {
+    let postgres = chorale_testkit::Postgres::start().expect("a throw-away PostgreSQL starts");
+    let url = postgres.url();
+    let dir = tempfile::tempdir().unwrap();
+    let replica = |n: u32| {
+        Server::start_on(
+            &dir.path().join(format!("replica-{n}")),
+            dir.path(),
+            Some(&url),
+            &["--grace", "0s"],
+        )
+    };
+    let mut first = replica(1);
+    let second = replica(2);
+    let admin = first.token("admin", "admin", None);
+    // Every two seconds; its builds fail at once (the git remote refuses), so none overlaps.
+    let manifest = "apiVersion: chorale.dev/v1alpha1
+kind: Product
+metadata: {name: nightly}
+spec:
+  versionLine: \"1.0\"
+  cluster: {provider: sim}
+  schedule: {cron: \"*/2 * * * * *\", timeZone: Asia/Shanghai, startingDeadline: 1m}
+  components:
+    - name: app
+      source: {git: \"git://127.0.0.1:9/app.git\", ref: main, chartPath: chart}
+";
+    let client = reqwest::Client::new();
+    let product_url = format!("{}/api/v1/products/nightly", first.url);
+    let (status, _, product) = send(
+        &client,
+        reqwest::Method::PUT,
+        &product_url,
+        Some(&admin),
+        Some(("application/yaml", manifest.as_bytes().to_vec())),
+    )
+    .await;
+    assert_eq!(status, 200, "{product:#}");
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    // One replica dies without a word; a third comes; the fire times go on.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first.child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let _ = first.child.wait();
+    let third = replica(3);
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let (_, _, shown) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/products/nightly", second.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let schedule = &shown["status"]["schedule"];
+    assert_eq!(
+        schedule["nextFireTimes"].as_array().unwrap().len(),
+        5,
+        "{shown:#}"
+    );
+    assert!(
+        !schedule["lastOccurrences"].as_array().unwrap().is_empty(),
+        "{shown:#}"
+    );
+    for server in [&second, &third] {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(server.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+    }
+    drop((second, third));
+
+    let store = Store::open(&url).await.unwrap();
+    let mut occurrences = store.occurrences("nightly", 1000).await.unwrap();
+    occurrences.reverse();
+    assert!(occurrences.len() >= 5, "{occurrences:#?}");
+    // No fire time is lost: from the first to the last, every two seconds, each recorded once.
+    for pair in occurrences.windows(2) {
+        assert_eq!(
+            pair[1].fire_at.duration_since(pair[0].fire_at),
+            jiff::SignedDuration::from_secs(2),
+            "{occurrences:#?}"
+        );
+    }
+    // Exactly one build per started fire time, and no other scheduled build.
+    let started: Vec<&str> = occurrences
+        .iter()
+        .filter(|o| o.state.to_string() == "started")
+        .map(|o| {
+            o.build_id
+                .as_deref()
+                .expect("a started fire time has its build")
+        })
+        .collect();
+    assert!(started.len() >= 3, "{occurrences:#?}");
+    let builds = store
+        .build_page(&chorale::store::BuildFilter::default(), 500, None)
+        .await
+        .unwrap();
+    let mut scheduled: Vec<&str> = builds
+        .iter()
+        .filter(|b| b.trigger == "schedule")
+        .map(|b| b.id.as_str())
+        .collect();
+    scheduled.sort_unstable();
+    let mut expected = started.clone();
+    expected.sort_unstable();
+    assert_eq!(scheduled, expected);
+}
+
+#[test]
+fn the_committed_openapi_document_is_the_one_the_code_generates() {
+    let generated = serde_json::to_string_pretty(&chorale::api::document()).unwrap() + "\n";
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+    if std::env::var_os("CHORALE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale: run `CHORALE_UPDATE_OPENAPI=1 cargo nextest run -E 'test(openapi_document)'` and commit it"
+    );
+}
