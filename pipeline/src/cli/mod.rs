@@ -406,6 +406,7 @@ pub(crate) fn run_request(
         parallelism: options.parallelism,
         deploy_timeout: options.deploy_timeout,
         trigger: trigger.to_owned(),
+        skip_unchanged: false,
     }
 }
 
@@ -437,7 +438,7 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         Output::Text => render::build(&outcome.build, bundle.as_ref()),
     });
     Ok(match outcome.verdict {
-        Verdict::Passed => exit::SUCCESS,
+        Verdict::Passed | Verdict::Unchanged => exit::SUCCESS,
         Verdict::ProductFailed => exit::TESTS_FAILED,
     })
 }

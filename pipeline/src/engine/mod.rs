@@ -33,7 +33,7 @@ use crate::resources::cluster::{ClusterRecord, ClusterState};
 use crate::resources::lock::Lock;
 
 use events::{BuildEvent, Observer};
-pub(crate) use package::{destination, snapshot_and_bundle};
+pub(crate) use package::{Packaged, destination, snapshot_and_bundle};
 use recorder::Recorder;
 
 /// Default number of components deployed at once.
@@ -61,6 +61,9 @@ pub struct RunRequest {
     pub deploy_timeout: Duration,
     /// Who asked: `cli`, `schedule`, `api`.
     pub trigger: String,
+    /// End the build `skipped`, before its bundle, when its lock equals the last green
+    /// build's (the schedule's `skipUnchanged`).
+    pub skip_unchanged: bool,
 }
 
 /// How a run ended.
@@ -70,6 +73,8 @@ pub enum Verdict {
     Passed,
     /// The product failed: a component did not deploy or a blocking test failed.
     ProductFailed,
+    /// Nothing was built: the lock equals the last green build's (`skip_unchanged`).
+    Unchanged,
 }
 
 /// A run whose input was checked ([`RunRequest::check`]): the product loaded, the bundle's
@@ -237,7 +242,11 @@ async fn report_and_notify(
         }
     };
     // The report's verdict, so that the event and the message it carries agree.
-    let event = chorale_reports::notify::Event::for_verdict(report.summary().verdict);
+    let event = if build.status == Status::Skipped {
+        chorale_reports::notify::Event::Skipped
+    } else {
+        chorale_reports::notify::Event::for_verdict(report.summary().verdict)
+    };
     for delivery in crate::notify::notify(context, product, &report, event).await {
         recorder.tell(&BuildEvent::Notified {
             notifier: delivery.notifier,
@@ -285,15 +294,20 @@ async fn stages(
     destination: &dyn chorale_runners::registry::OciStore,
     build: &mut Build,
 ) -> Result<Verdict, Error> {
-    let (snapshot, _bundle) = snapshot_and_bundle(
+    let Packaged::Bundled(packaged) = snapshot_and_bundle(
         context,
         recorder,
         product,
         destination,
         build,
         request.concurrency,
+        request.skip_unchanged,
     )
-    .await?;
+    .await?
+    else {
+        return Ok(Verdict::Unchanged);
+    };
+    let (snapshot, _bundle) = *packaged;
 
     recorder.begin(build, Stage::Provision).await?;
     let cluster = match clusters::provision(context, build, provider, &request.cluster).await {
@@ -332,7 +346,8 @@ async fn stages(
     match tested {
         Ok(verdict) => {
             let (status, error) = match verdict {
-                Verdict::Passed => (Status::Succeeded, None),
+                // (A deployed and tested build is never `Unchanged`: that ends before the bundle.)
+                Verdict::Passed | Verdict::Unchanged => (Status::Succeeded, None),
                 Verdict::ProductFailed => (Status::Failed, failed_stage_message(build)),
             };
             recorder.finish(build, status, error).await?;

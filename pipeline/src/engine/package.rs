@@ -38,8 +38,18 @@ pub(crate) fn destination(
     }
 }
 
+/// What the `snapshot` and `bundle` stages made.
+pub(crate) enum Packaged {
+    /// The lock and the bundle pushed.
+    Bundled(Box<(Snapshot, BundleOutcome)>),
+    /// The lock equals the last green build's, and unchanged builds are skipped: the build
+    /// was ended `skipped`, nothing pushed.
+    Unchanged,
+}
+
 /// The `snapshot` and `bundle` stages of `build`, each recorded as it starts and ends. On
-/// failure the build is recorded as failed and the error returned.
+/// failure the build is recorded as failed and the error returned. With `skip_unchanged`, a
+/// lock equal to the last green build's ends the build `skipped` before the bundle.
 pub(crate) async fn snapshot_and_bundle(
     context: &Context,
     recorder: Recorder<'_>,
@@ -47,7 +57,8 @@ pub(crate) async fn snapshot_and_bundle(
     destination: &dyn OciStore,
     build: &mut Build,
     concurrency: usize,
-) -> Result<(Snapshot, BundleOutcome), Error> {
+    skip_unchanged: bool,
+) -> Result<Packaged, Error> {
     let store = &context.store;
     recorder.begin(build, Stage::Snapshot).await?;
 
@@ -70,6 +81,21 @@ pub(crate) async fn snapshot_and_bundle(
     recorder
         .end(build, Stage::Snapshot, Status::Succeeded, message)
         .await?;
+    if skip_unchanged
+        && let Some(green) = store
+            .last_green_build(&product.name, build.created_at, &build.id)
+            .await?
+        && green.lock_id.as_deref() == Some(snapshot.lock.id.as_str())
+    {
+        let reason = format!(
+            "nothing changed: the lock is that of the last green build {}",
+            green.id
+        );
+        recorder
+            .finish(build, Status::Skipped, Some(reason))
+            .await?;
+        return Ok(Packaged::Unchanged);
+    }
     recorder.begin(build, Stage::Bundle).await?;
 
     let tag = format!("build-{}", build.id);
@@ -94,5 +120,5 @@ pub(crate) async fn snapshot_and_bundle(
     recorder
         .end(build, Stage::Bundle, Status::Succeeded, message)
         .await?;
-    Ok((snapshot, outcome))
+    Ok(Packaged::Bundled(Box::new((snapshot, outcome))))
 }

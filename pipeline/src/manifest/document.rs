@@ -110,6 +110,10 @@ pub struct ScheduleSpec {
     #[schemars(with = "Option<String>")]
     #[serde(default)]
     pub starting_deadline: Option<Spanned<String>>,
+    /// When a scheduled build's lock equals the last green build's, end it `skipped` at once:
+    /// no bundle, no cluster (default false).
+    #[serde(default)]
+    pub skip_unchanged: bool,
 }
 
 /// `spec.cluster`: the product's cluster profile.

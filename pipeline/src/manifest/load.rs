@@ -213,6 +213,7 @@ fn check_schedule(
         time_zone_name,
         concurrency,
         starting_deadline,
+        skip_unchanged: spec.skip_unchanged,
     })
 }
 

@@ -21,6 +21,9 @@ use crate::resources::build::{Build, Status};
 struct QueuedRequest {
     /// The product file written out for it.
     manifest: PathBuf,
+    /// Whether an unchanged lock ends it skipped.
+    #[serde(default)]
+    skip_unchanged: bool,
 }
 
 /// What `POST /api/v1/products/{name}/builds` may say (nothing yet: every option comes from
@@ -77,7 +80,7 @@ pub async fn trigger_build(
     name: &str,
     audit: AuditEvent,
 ) -> Result<Build, Error> {
-    queue_build(context, identity, defaults, name, "api", audit).await
+    queue_build(context, identity, defaults, name, "api", false, audit).await
 }
 
 /// Queue a build of the registered product `name` started by `trigger` (`api`, `schedule`).
@@ -87,6 +90,7 @@ pub(crate) async fn queue_build(
     defaults: &RunRequest,
     name: &str,
     trigger: &str,
+    skip_unchanged: bool,
     audit: AuditEvent,
 ) -> Result<Build, Error> {
     authorize(identity, Role::Developer)?;
@@ -95,10 +99,15 @@ pub(crate) async fn queue_build(
     let request = RunRequest {
         manifest: manifest.clone(),
         trigger: trigger.to_owned(),
+        skip_unchanged,
         ..defaults.clone()
     };
     let build = request.check(context)?.queued_build();
-    let queued = serde_json::to_string(&QueuedRequest { manifest }).expect("a request serialises");
+    let queued = serde_json::to_string(&QueuedRequest {
+        manifest,
+        skip_unchanged,
+    })
+    .expect("a request serialises");
     context.store.queue_build(&build, &queued, &audit).await?;
     Ok(build)
 }
@@ -121,6 +130,7 @@ pub async fn run_next_queued(
             RunRequest {
                 manifest: queued.manifest,
                 trigger: build.trigger.clone(),
+                skip_unchanged: queued.skip_unchanged,
                 ..defaults.clone()
             }
             .check(context)

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use crate::context::Context;
 use crate::engine::events::Observer;
 use crate::engine::recorder::Recorder;
-use crate::engine::{destination, snapshot_and_bundle};
+use crate::engine::{Packaged, destination, snapshot_and_bundle};
 use crate::errors::Error;
 use crate::manifest::load_product;
 use crate::resources::build::{Build, Stage, Status};
@@ -121,15 +121,20 @@ pub async fn bundle_product(
     };
     let mut build = Build::start(&product.name, &request.trigger, &Stage::BUNDLE);
     recorder.started(&build).await?;
-    let (snapshot, outcome) = snapshot_and_bundle(
+    let Packaged::Bundled(packaged) = snapshot_and_bundle(
         context,
         recorder,
         &product,
         destination.as_ref(),
         &mut build,
         request.concurrency,
+        false,
     )
-    .await?;
+    .await?
+    else {
+        unreachable!("only a build that skips unchanged locks ends unchanged");
+    };
+    let (snapshot, outcome) = *packaged;
     recorder.finish(&mut build, Status::Succeeded, None).await?;
     Ok(Bundled {
         build,

@@ -49,6 +49,8 @@ pub struct Schedule {
     pub concurrency: ConcurrencyPolicy,
     /// How late a fire time may still start.
     pub starting_deadline: Duration,
+    /// A build whose lock equals the last green build's ends skipped.
+    pub skip_unchanged: bool,
 }
 
 /// The environment variable that lets a cron pattern have a sixth, leading seconds field (for
@@ -153,6 +155,7 @@ mod tests {
             time_zone_name: zone.to_owned(),
             concurrency: ConcurrencyPolicy::Forbid,
             starting_deadline: DEFAULT_STARTING_DEADLINE,
+            skip_unchanged: false,
         }
     }
 

@@ -131,6 +131,7 @@ pub async fn tick(
             defaults,
             &record.name,
             "schedule",
+            schedule.skip_unchanged,
             audit,
         )
         .await

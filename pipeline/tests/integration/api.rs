@@ -874,6 +874,91 @@ spec:
     assert_eq!(scheduled, expected);
 }
 
+#[tokio::test]
+async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle_or_cluster() {
+    let world = World::new();
+    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
+        .expect("the demo product is published to the test's registry and git daemon");
+    let manifest = demo.manifest();
+    let product = std::fs::read_to_string(&manifest).unwrap().replacen(
+        "spec:\n",
+        "spec:\n  schedule: {cron: \"*/4 * * * * *\", timeZone: UTC, skipUnchanged: true}\n",
+        1,
+    );
+    let body = format!(
+        "{product}---\n{}",
+        std::fs::read_to_string(manifest.parent().unwrap().join("components/web.yaml")).unwrap()
+    );
+    let server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let client = reqwest::Client::new();
+    let admin = server.token("admin", "admin", None);
+    let (status, _, registered) = send(
+        &client,
+        reqwest::Method::PUT,
+        &format!("{}/api/v1/products/demo", server.url),
+        Some(&admin),
+        Some(("application/yaml", body.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered:#}");
+    // The first scheduled build is green; a later one finds the same lock and is skipped.
+    let builds = format!("{}/api/v1/builds?product=demo", server.url);
+    let mut skipped = None;
+    for _ in 0..300 {
+        let (_, _, page) = send(&client, reqwest::Method::GET, &builds, Some(&admin), None).await;
+        let items = page["items"].as_array().unwrap();
+        if let Some(build) = items.iter().find(|b| b["status"]["status"] == "skipped") {
+            assert!(
+                items.iter().any(|b| b["status"]["status"] == "succeeded"),
+                "skipped only after a green build: {page:#}"
+            );
+            skipped = Some(build["metadata"]["name"].as_str().unwrap().to_owned());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let id = skipped.expect("a scheduled build of the unchanged product is skipped");
+    let (_, _, build) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/builds/{id}", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let status = &build["status"];
+    assert_eq!(status["trigger"], "schedule");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing changed"),
+        "{build:#}"
+    );
+    assert!(
+        status["bundle"].is_null() && status["cluster"].is_null(),
+        "{build:#}"
+    );
+    for stage in status["stages"].as_array().unwrap() {
+        let expected = if stage["name"] == "snapshot" {
+            "succeeded"
+        } else {
+            "skipped"
+        };
+        assert_eq!(stage["status"], expected, "{build:#}");
+    }
+    let clusters: Value =
+        serde_json::from_str(&server.cli(&["clusters", "list", "-o", "json"])).unwrap();
+    assert!(
+        clusters
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["buildId"] != id.as_str()),
+        "no cluster for a skipped build: {clusters:#}"
+    );
+}
+
 #[test]
 fn the_committed_openapi_document_is_the_one_the_code_generates() {
     let generated = serde_json::to_string_pretty(&chorale::api::document()).unwrap() + "\n";

@@ -180,6 +180,9 @@ impl<'a> Glance<'a> {
         );
         match self.event {
             Event::Released => format!("🚀 {subject} released"),
+            Event::Skipped => {
+                format!("⏭️ {subject} skipped: nothing changed since the last green build")
+            }
             Event::ApprovalNeeded => format!("🟢 {subject} is green and awaits approval"),
             Event::Success | Event::Failure if self.green() => format!("✅ {subject} is GREEN"),
             Event::Success | Event::Failure => format!("❌ {subject} is RED"),

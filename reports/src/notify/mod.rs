@@ -61,6 +61,9 @@ pub enum Event {
     ApprovalNeeded,
     /// A build was published as a version.
     Released,
+    /// A scheduled build found nothing changed since the last green build and ended skipped
+    /// (only for notifiers that name this event).
+    Skipped,
 }
 
 impl Event {
