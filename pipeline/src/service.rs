@@ -196,7 +196,8 @@ async fn worker(
                 tokio::select! {
                     () = queued.notified() => {}
                     () = tokio::time::sleep(IDLE_POLL) => {}
-                    _ = stop.changed() => {}
+                    // The sender gone means the service is going too: never spin on it.
+                    changed = stop.changed() => if changed.is_err() { return; }
                 }
             }
             Err(error) => tracing::warn!(%error, "a queued build failed"),
@@ -233,7 +234,7 @@ async fn schedule_loop(
         }
         tokio::select! {
             () = tokio::time::sleep(SCHEDULER_TICK) => {}
-            _ = stop.changed() => {}
+            changed = stop.changed() => if changed.is_err() { return; }
         }
     }
 }

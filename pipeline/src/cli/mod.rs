@@ -323,9 +323,12 @@ pub fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHORALE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A log line that cannot be written (stderr a closed pipe) is dropped: reporting it would
+    // print to that same stderr, and printing to a closed stderr panics.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -363,17 +366,22 @@ pub(crate) fn json(value: &impl serde::Serialize) -> String {
 }
 
 /// Resolves with the signal's name at the first SIGINT or SIGTERM.
-pub(crate) async fn interrupted() -> String {
+pub(crate) fn interrupted() -> impl Future<Output = String> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
+    // Installed now, not when first awaited: a signal that comes before is not lost (nor
+    // does it kill the process the default way).
+    let signals = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT".to_owned(),
-        _ = terminate.recv() => "SIGTERM".to_owned(),
+    );
+    async move {
+        let (Ok(mut interrupt), Ok(mut terminate)) = signals else {
+            return std::future::pending().await;
+        };
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT".to_owned(),
+            _ = terminate.recv() => "SIGTERM".to_owned(),
+        }
     }
 }
 

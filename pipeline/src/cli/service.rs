@@ -97,8 +97,9 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<(), Error> {
         defaults: run_request(global, &args.build, PathBuf::new(), "api"),
         open: context_options(global),
     };
+    let stop = interrupted();
     eprintln!("chorale serve: listening on http://{address}");
-    crate::service::serve(context, config, listener, interrupted()).await
+    crate::service::serve(context, config, listener, stop).await
 }
 
 /// `chorale tokens …`.

@@ -960,6 +960,37 @@ async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle
 }
 
 #[test]
+fn sigterm_stops_the_server_even_when_its_stderr_is_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = chorale(&dir.path().join("state"), dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("chorale serve starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("listening on"), "{first}");
+    // Whoever read its log is gone: the next log line (the stop's) cannot be written.
+    drop(lines);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    for _ in 0..100 {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    panic!("chorale serve still runs 10 s after SIGTERM");
+}
+
+#[test]
 fn the_committed_openapi_document_is_the_one_the_code_generates() {
     let generated = serde_json::to_string_pretty(&chorale::api::document()).unwrap() + "\n";
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
