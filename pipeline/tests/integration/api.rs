@@ -639,6 +639,36 @@ async fn tokens_made_through_the_api_work_until_revoked_and_bad_requests_name_th
     assert_eq!(status, 404, "revoked once");
 }
 
+/// The demo product published to a world of its own and registered, with `spec_extra` at the
+/// top of its `spec`, with a server on that world's state (`--grace 0s`); the admin's token.
+async fn demo_service(spec_extra: &str) -> (World, Server, String) {
+    let world = World::new();
+    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
+        .expect("the demo product is published to the test's registry and git daemon");
+    let manifest = demo.manifest();
+    let product = std::fs::read_to_string(&manifest).unwrap().replacen(
+        "spec:\n",
+        &format!("spec:\n{spec_extra}"),
+        1,
+    );
+    let body = format!(
+        "{product}---\n{}",
+        std::fs::read_to_string(manifest.parent().unwrap().join("components/web.yaml")).unwrap()
+    );
+    let server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let admin = server.token("admin", "admin", None);
+    let (status, _, registered) = send(
+        &reqwest::Client::new(),
+        reqwest::Method::PUT,
+        &format!("{}/api/v1/products/demo", server.url),
+        Some(&admin),
+        Some(("application/yaml", body.into_bytes())),
+    )
+    .await;
+    assert_eq!(status, 200, "{registered:#}");
+    (world, server, admin)
+}
+
 /// Polls the build `id` until it has ended (or two minutes pass).
 async fn ended(client: &reqwest::Client, server: &Server, token: &str, id: &str) -> Value {
     let url = format!("{}/api/v1/builds/{id}", server.url);
@@ -656,28 +686,9 @@ async fn ended(client: &reqwest::Client, server: &Server, token: &str, id: &str)
 #[tokio::test]
 async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrupts_the_next_cleanly()
  {
-    let world = World::new();
-    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
-        .expect("the demo product is published to the test's registry and git daemon");
-    let manifest = demo.manifest();
-    let body = format!(
-        "{}---\n{}",
-        std::fs::read_to_string(&manifest).unwrap(),
-        std::fs::read_to_string(manifest.parent().unwrap().join("components/web.yaml")).unwrap()
-    );
-    let mut server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let (world, mut server, _admin) = demo_service("").await;
     let client = reqwest::Client::new();
-    let admin = server.token("admin", "admin", None);
     let developer = server.token("dev", "developer", None);
-    let (status, _, product) = send(
-        &client,
-        reqwest::Method::PUT,
-        &format!("{}/api/v1/products/demo", server.url),
-        Some(&admin),
-        Some(("application/yaml", body.into_bytes())),
-    )
-    .await;
-    assert_eq!(status, 200, "{product:#}");
 
     let trigger = format!("{}/api/v1/products/demo/builds", server.url);
     let (status, _, problem) = send(
@@ -876,31 +887,10 @@ spec:
 
 #[tokio::test]
 async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle_or_cluster() {
-    let world = World::new();
-    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
-        .expect("the demo product is published to the test's registry and git daemon");
-    let manifest = demo.manifest();
-    let product = std::fs::read_to_string(&manifest).unwrap().replacen(
-        "spec:\n",
-        "spec:\n  schedule: {cron: \"*/4 * * * * *\", timeZone: UTC, skipUnchanged: true}\n",
-        1,
-    );
-    let body = format!(
-        "{product}---\n{}",
-        std::fs::read_to_string(manifest.parent().unwrap().join("components/web.yaml")).unwrap()
-    );
-    let server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let (_world, server, admin) =
+        demo_service("  schedule: {cron: \"*/4 * * * * *\", timeZone: UTC, skipUnchanged: true}\n")
+            .await;
     let client = reqwest::Client::new();
-    let admin = server.token("admin", "admin", None);
-    let (status, _, registered) = send(
-        &client,
-        reqwest::Method::PUT,
-        &format!("{}/api/v1/products/demo", server.url),
-        Some(&admin),
-        Some(("application/yaml", body.into_bytes())),
-    )
-    .await;
-    assert_eq!(status, 200, "{registered:#}");
     // The first scheduled build is green; a later one finds the same lock and is skipped.
     let builds = format!("{}/api/v1/builds?product=demo", server.url);
     let mut skipped = None;
