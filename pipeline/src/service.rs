@@ -94,6 +94,7 @@ pub async fn serve(
         context,
         defaults: config.defaults,
         queued: Arc::clone(&queued),
+        metrics: Arc::default(),
     };
     let (signal_with, signal) = watch::channel(None::<String>);
     let served = axum::serve(

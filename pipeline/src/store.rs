@@ -35,12 +35,14 @@ macro_rules! select_builds {
 // After `select_builds!`, which they use.
 mod access;
 mod baseline;
+mod counts;
 mod deliveries;
 mod occurrences;
 mod pages;
 mod products;
 mod queue;
 
+pub use counts::Counts;
 pub use pages::{BuildFilter, PageStart};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

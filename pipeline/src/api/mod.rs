@@ -9,6 +9,7 @@
 
 pub mod caller;
 pub mod documents;
+pub mod metrics;
 pub mod problem;
 pub mod routes;
 
@@ -43,6 +44,8 @@ pub struct ApiState {
     pub defaults: RunRequest,
     /// Woken when a build is queued, so that an idle worker claims it at once.
     pub queued: Arc<Notify>,
+    /// The counters `/metrics` reports.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 #[derive(OpenApi)]
@@ -93,7 +96,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     api().into_openapi()
 }
 
-/// The whole service's routes: the API, its document, health and readiness.
+/// The whole service's routes: the API, its document, health, readiness and metrics.
 pub fn router(state: ApiState) -> Router {
     let (router, openapi) = api().split_for_parts();
     router
@@ -103,6 +106,7 @@ pub fn router(state: ApiState) -> Router {
         )
         .route("/healthz", get(|| std::future::ready("ok")))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::metrics))
         .fallback(|| {
             std::future::ready(Problem::new(
                 StatusCode::NOT_FOUND,
@@ -112,6 +116,10 @@ pub fn router(state: ApiState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(refuse_large_bodies))
         .layer(axum::middleware::map_response(problem_for_plain_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state.metrics),
+            metrics::count_requests,
+        ))
         .with_state(state)
 }
 

@@ -543,6 +543,36 @@ async fn builds_are_listed_a_page_at_a_time_and_bad_queries_name_their_field() {
         );
         assert_eq!(problem["field"].as_str(), field, "{query}: {problem:#}");
     }
+    // What was asked is counted; the store's counts are read at the scrape.
+    let metrics = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{metrics:?}"
+    );
+    let text = metrics.text().await.unwrap();
+    for line in [
+        "chorale_builds{product=\"alpha\",status=\"running\"} 4",
+        "chorale_builds{product=\"beta\",status=\"running\"} 3",
+        "chorale_build_queue_depth 0",
+        "chorale_active_clusters 0",
+        "chorale_http_requests_total{route=\"/api/v1/builds/{id}\",method=\"GET\",code=\"404\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in:\n{text}");
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(
+            "chorale_http_requests_total{route=\"/api/v1/builds\",method=\"GET\",code=\"200\"}"
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test]

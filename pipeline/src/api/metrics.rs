@@ -1,0 +1,130 @@
+//! `/metrics` in the Prometheus text format: HTTP requests by route, method and code (counted
+//! as they are answered), and, read from the store at each scrape, builds by product and status,
+//! the build queue's depth, deliveries by state and active clusters.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use super::ApiState;
+use super::problem::Problem;
+
+/// The media type of the Prometheus text format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    code: String,
+}
+
+/// The counters kept in memory between scrapes.
+#[derive(Debug, Default, Clone)]
+pub struct Metrics {
+    requests: Family<RequestLabels, Counter>,
+}
+
+/// Count every answer by its route (the template, e.g. `/api/v1/builds/{id}`), method and code.
+pub async fn count_requests(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            code: response.status().as_u16().to_string(),
+        })
+        .inc();
+    response
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    product: String,
+    status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    state: String,
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<ApiState>) -> Result<Response, Problem> {
+    let counts = state
+        .context
+        .store
+        .counts()
+        .await
+        .map_err(crate::errors::Error::from)?;
+    let mut registry = Registry::with_prefix("chorale");
+    registry.register(
+        "http_requests",
+        "HTTP requests answered, by route, method and status code",
+        state.metrics.requests.clone(),
+    );
+    let builds = Family::<BuildLabels, Gauge>::default();
+    let mut queued = 0;
+    for (product, status, n) in counts.builds {
+        if status == "pending" {
+            queued += n;
+        }
+        builds
+            .get_or_create(&BuildLabels { product, status })
+            .set(n);
+    }
+    registry.register("builds", "Recorded builds, by product and status", builds);
+    let depth = Gauge::<i64>::default();
+    depth.set(queued);
+    registry.register(
+        "build_queue_depth",
+        "Builds queued and not yet claimed",
+        depth,
+    );
+    let deliveries = Family::<DeliveryLabels, Gauge>::default();
+    for (delivery_state, n) in counts.deliveries {
+        deliveries
+            .get_or_create(&DeliveryLabels {
+                state: delivery_state,
+            })
+            .set(n);
+    }
+    registry.register(
+        "deliveries",
+        "Notification deliveries, by state",
+        deliveries,
+    );
+    let clusters = Gauge::<i64>::default();
+    clusters.set(counts.active_clusters);
+    registry.register(
+        "active_clusters",
+        "Test clusters provisioned and not torn down",
+        clusters,
+    );
+    let mut text = String::new();
+    encode(&mut text, &registry).expect("writing to a String cannot fail");
+    let mut response = (StatusCode::OK, text).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
+    Ok(response)
+}
