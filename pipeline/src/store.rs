@@ -163,7 +163,12 @@ impl Store {
 
     /// Whether the database answers with every migration of this version applied.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let latest = SQLITE_MIGRATIONS.iter().map(|m| m.version).max();
+        let migrations = if self.postgres {
+            &POSTGRES_MIGRATIONS
+        } else {
+            &SQLITE_MIGRATIONS
+        };
+        let latest = migrations.iter().map(|m| m.version).max();
         let row = sqlx::query("SELECT MAX(version) AS version FROM _sqlx_migrations")
             .fetch_one(&self.pool)
             .await?;

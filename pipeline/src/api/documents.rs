@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::ops::products::documents;
 use crate::resources::API_VERSION;
 use crate::resources::access::{AuditEvent, Token};
 use crate::resources::build::Build;
@@ -85,13 +86,9 @@ pub struct ScheduleStatus {
 impl ProductDocument {
     /// The document of `record`; its manifest's first document gives the spec.
     pub fn of(record: &ProductRecord) -> Self {
-        let first = record
-            .manifest
-            .split("\n---")
-            .next()
-            .unwrap_or(&record.manifest);
-        let spec = serde_saphyr::from_str::<serde_json::Value>(first)
-            .ok()
+        let spec = documents(&record.manifest)
+            .first()
+            .and_then(|product| serde_saphyr::from_str::<serde_json::Value>(product.text).ok())
             .and_then(|manifest| manifest.get("spec").cloned())
             .unwrap_or_default();
         Self {

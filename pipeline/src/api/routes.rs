@@ -25,9 +25,9 @@ use crate::errors::Error;
 use crate::ops::access::{self, CreateToken, authorize};
 use crate::ops::builds::{self, TriggerBuild};
 use crate::ops::products;
-use crate::resources::API_VERSION;
 use crate::resources::access::Role;
 use crate::resources::build::Status;
+use crate::resources::{API_VERSION, MAX_NAME, is_label};
 use crate::store::{BuildFilter, PageStart};
 
 /// The most items a page may ask for.
@@ -52,18 +52,13 @@ fn limit(limit: Option<u32>, default: u32) -> Result<u32, Problem> {
 
 /// A product name: what `metadata.name` allows, checked before it reaches the store.
 fn product_name(name: &str) -> Result<(), Problem> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if valid {
+    if is_label(name, MAX_NAME) {
         Ok(())
     } else {
         Err(Problem::new(
             StatusCode::BAD_REQUEST,
             format!(
-                "`{name}` is not a product name: lower-case letters, digits and `-`, at most 63"
+                "`{name}` is not a product name: 1 to {MAX_NAME} lower-case letters, digits and `-`, not at either end"
             ),
         )
         .field("name"))
@@ -482,7 +477,8 @@ mod tests {
         }
         assert!(product_name("demo-2").is_ok());
         assert!(product_name("Demo").is_err());
-        assert!(product_name(&"a".repeat(64)).is_err());
+        assert!(product_name(&"a".repeat(54)).is_err());
+        assert!(product_name("demo-").is_err());
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::ops::{
     BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
     bundle_product, reap, resume_deliveries, run_product, snapshot_product,
 };
+use crate::resources::parse_duration;
 use progress::{Lines, Progress};
 
 /// Chorale: daily builds of products assembled from Helm-chart components.
@@ -249,13 +250,6 @@ pub(crate) struct BuildOptions {
 
 fn parse_provider(text: &str) -> Result<ProviderKind, String> {
     text.parse().map_err(|e: ClusterError| e.to_string())
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let parsed: jiff::SignedDuration = text
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration; write e.g. 90s, 5m or 2h"))?;
-    Duration::try_from(parsed).map_err(|_| format!("`{text}` is negative"))
 }
 
 #[derive(Debug, Subcommand)]

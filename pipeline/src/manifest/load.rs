@@ -181,15 +181,8 @@ fn check_schedule(
     let deadline = match &spec.starting_deadline {
         None => Some(scheduler::DEFAULT_STARTING_DEADLINE),
         Some(text) => {
-            let parsed = text
-                .value
-                .parse::<jiff::Span>()
+            let parsed = crate::resources::parse_duration(&text.value)
                 .ok()
-                .and_then(|span| {
-                    span.to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-                        .ok()
-                })
-                .and_then(|duration| std::time::Duration::try_from(duration).ok())
                 .filter(|duration| !duration.is_zero());
             if parsed.is_none() {
                 errors.at(
@@ -403,13 +396,7 @@ fn check_header(
 /// Names are DNS labels (they become Helm release names and Kubernetes object names).
 fn check_name(file: &Path, name: &Spanned<String>, what: &str, errors: &mut Errors) -> bool {
     let text = &name.value;
-    let valid = !text.is_empty()
-        && text.len() <= 53
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !text.starts_with('-')
-        && !text.ends_with('-');
+    let valid = crate::resources::is_label(text, crate::resources::MAX_NAME);
     if !valid {
         errors.at(
             file,

@@ -52,16 +52,12 @@ pub struct CreatedToken {
 
 /// Parse a token's lifetime: `90d`, `12h`, `30m`, … (a day is 24 hours).
 pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
-    let span: jiff::Span = text
-        .parse()
+    let lifetime = crate::resources::parse_duration(text)
         .map_err(|_| format!("`{text}` is not a lifetime; write e.g. 90d, 12h or 30m"))?;
-    let duration = span
-        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
-        .map_err(|e| format!("`{text}`: {e}"))?;
-    Duration::try_from(duration)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("`{text}` must be longer than zero"))
+    if lifetime.is_zero() {
+        return Err(format!("`{text}` must be longer than zero"));
+    }
+    Ok(lifetime)
 }
 
 mod optional_lifetime {
@@ -79,14 +75,7 @@ mod optional_lifetime {
 }
 
 fn check_token_name(name: &str) -> Result<(), Error> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if valid {
+    if crate::resources::is_label(name, 63) {
         Ok(())
     } else {
         Err(Error::InvalidField {

@@ -21,13 +21,15 @@ use super::access::authorize;
 pub const BODY: &str = "body";
 
 /// One document of a body, with the line it starts on.
-struct Document<'a> {
-    text: &'a str,
-    first_line: u64,
+pub(crate) struct Document<'a> {
+    /// Its text.
+    pub text: &'a str,
+    /// Its first line in the body, from 1.
+    pub first_line: u64,
 }
 
 /// The documents of a YAML stream, split at `---` lines.
-fn documents(body: &str) -> Vec<Document<'_>> {
+pub(crate) fn documents(body: &str) -> Vec<Document<'_>> {
     let mut documents = Vec::new();
     let mut start = 0;
     let mut first_line = 1;
@@ -188,15 +190,24 @@ fn scratch_dir(context: &Context) -> Result<PathBuf, Error> {
 /// How many next fire times and last occurrences a product shows.
 const SHOWN: usize = 5;
 
+/// The schedule of the registered product `record`, if it has one (its manifest written out
+/// once per generation and loaded).
+pub(crate) fn read_schedule(
+    context: &Context,
+    record: &ProductRecord,
+) -> Result<Option<crate::scheduler::Schedule>, Error> {
+    let file =
+        super::builds::product_files(context, &record.name, record.generation, &record.manifest)?;
+    Ok(load_product(&file)?.schedule)
+}
+
 /// For a product with a schedule: its next fire times (by the database's clock) and its last
 /// occurrences, newest first.
 pub async fn schedule_of(
     context: &Context,
     record: &ProductRecord,
 ) -> Result<Option<(Vec<jiff::Timestamp>, Vec<Occurrence>)>, Error> {
-    let file =
-        super::builds::product_files(context, &record.name, record.generation, &record.manifest)?;
-    let Some(schedule) = load_product(&file)?.schedule else {
+    let Some(schedule) = read_schedule(context, record)? else {
         return Ok(None);
     };
     let now = context.store.now().await?;

@@ -10,10 +10,11 @@ use super::{ConcurrencyPolicy, Schedule};
 use crate::context::Context;
 use crate::engine::RunRequest;
 use crate::errors::Error;
-use crate::manifest::load_product;
-use crate::ops::builds::{product_files, queue_build};
+use crate::ops::builds::queue_build;
+use crate::ops::products::read_schedule;
 use crate::resources::access::{AuditEvent, Identity, Role};
 use crate::resources::occurrence::{Occurrence, OccurrenceState};
+use crate::resources::product::ProductRecord;
 
 /// Who the scheduler acts as in the audit log.
 pub fn scheduler_identity() -> Identity {
@@ -34,19 +35,16 @@ impl Schedules {
     fn get(
         &mut self,
         context: &Context,
-        name: &str,
-        generation: i64,
-        manifest: &str,
+        record: &ProductRecord,
     ) -> Result<Option<Schedule>, Error> {
-        if let Some((read, schedule)) = self.read.get(name)
-            && *read == generation
+        if let Some((read, schedule)) = self.read.get(&record.name)
+            && *read == record.generation
         {
             return Ok(schedule.clone());
         }
-        let file = product_files(context, name, generation, manifest)?;
-        let schedule = load_product(&file)?.schedule;
+        let schedule = read_schedule(context, record)?;
         self.read
-            .insert(name.to_owned(), (generation, schedule.clone()));
+            .insert(record.name.clone(), (record.generation, schedule.clone()));
         Ok(schedule)
     }
 }
@@ -61,15 +59,14 @@ pub async fn tick(
     let now = context.store.now().await?;
     let mut recorded = Vec::new();
     for record in context.store.products().await? {
-        let schedule =
-            match schedules.get(context, &record.name, record.generation, &record.manifest) {
-                Ok(Some(schedule)) => schedule,
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::warn!(product = %record.name, %error, "its schedule cannot be read");
-                    continue;
-                }
-            };
+        let schedule = match schedules.get(context, &record) {
+            Ok(Some(schedule)) => schedule,
+            Ok(None) => continue,
+            Err(error) => {
+                tracing::warn!(product = %record.name, %error, "its schedule cannot be read");
+                continue;
+            }
+        };
         // Nothing is caught up from before the product was registered.
         let last = context
             .store
