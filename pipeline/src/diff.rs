@@ -10,7 +10,7 @@ use crate::errors::Error;
 use crate::resources::lock::{Lock, LockedComponent};
 
 /// An old and a new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     /// Before.
     pub old: String,
@@ -19,7 +19,7 @@ pub struct Change {
 }
 
 /// How one component differs between two locks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentDiff {
     /// The component.
@@ -38,7 +38,7 @@ pub struct ComponentDiff {
 }
 
 /// The differences between two locks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LockDiff {
     /// The old lock id.
     pub from: String,
@@ -132,6 +132,12 @@ pub async fn find_lock(context: &Context, name: &str) -> Result<Lock, Error> {
         return Lock::from_json(&text)
             .map_err(|message| Error::Invalid(format!("{name}: not a valid lock: {message}")));
     }
+    find_stored_lock(context, name).await
+}
+
+/// The stored lock `name` names: a build (its lock) or a lock id (or a unique prefix). Never
+/// a file: this is what the API looks up.
+pub async fn find_stored_lock(context: &Context, name: &str) -> Result<Lock, Error> {
     if let Some(build) = context.store.build(name).await?
         && let Some(lock_id) = &build.lock_id
         && let [lock] = context.store.find_locks(lock_id).await?.as_slice()

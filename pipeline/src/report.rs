@@ -144,7 +144,6 @@ pub async fn show_report(context: &Context, id: &str, format: Format) -> Result<
     }
 }
 
-/// The stored lock `id`, if it is there.
 fn stage_status(status: Status) -> StageStatus {
     match status {
         Status::Pending => StageStatus::Pending,

@@ -20,6 +20,15 @@ use crate::resources::bundle::BundleOutcome;
 use crate::resources::cluster::{ClusterRecord, ClusterState};
 use crate::resources::lock::Lock;
 
+/// `SELECT` of every column a cluster record needs, then `$rest`.
+macro_rules! select_clusters {
+    ($rest:literal) => {
+        concat!(
+            "SELECT build_id, state, torn_down_at, last_error, document FROM clusters ",
+            $rest
+        )
+    };
+}
 /// `SELECT` of every build column, followed by the rest of the query.
 macro_rules! select_builds {
     ($rest:literal) => {
@@ -368,14 +377,6 @@ impl Store {
         &self,
         state: Option<ClusterState>,
     ) -> Result<Vec<ClusterRecord>, StoreError> {
-        macro_rules! select_clusters {
-            ($rest:literal) => {
-                concat!(
-                    "SELECT build_id, state, torn_down_at, last_error, document FROM clusters ",
-                    $rest
-                )
-            };
-        }
         let rows = match state {
             Some(state) => {
                 sqlx::query(select_clusters!(
@@ -391,21 +392,7 @@ impl Store {
                     .await?
             }
         };
-        rows.iter()
-            .map(|row| {
-                let document: String = row.try_get("document")?;
-                Ok(ClusterRecord {
-                    cluster: serde_json::from_str(&document).map_err(|e| corrupt("cluster", &e))?,
-                    build_id: row.try_get("build_id")?,
-                    state: row
-                        .try_get::<String, _>("state")?
-                        .parse()
-                        .map_err(|e: String| corrupt("cluster state", &e))?,
-                    torn_down_at: optional_time(row, "torn_down_at")?,
-                    last_error: row.try_get("last_error")?,
-                })
-            })
-            .collect()
+        rows.iter().map(cluster_from_row).collect()
     }
 
     /// Fill in a build's stages, component deploys and tests.
@@ -479,6 +466,21 @@ impl Store {
             .collect::<Result<_, StoreError>>()?;
         Ok(build)
     }
+}
+
+/// A cluster record from a row of `select_clusters!`.
+pub(crate) fn cluster_from_row(row: &AnyRow) -> Result<ClusterRecord, StoreError> {
+    let document: String = row.try_get("document")?;
+    Ok(ClusterRecord {
+        cluster: serde_json::from_str(&document).map_err(|e| corrupt("cluster", &e))?,
+        build_id: row.try_get("build_id")?,
+        state: row
+            .try_get::<String, _>("state")?
+            .parse()
+            .map_err(|e: String| corrupt("cluster state", &e))?,
+        torn_down_at: optional_time(row, "torn_down_at")?,
+        last_error: row.try_get("last_error")?,
+    })
 }
 
 fn corrupt(what: &str, error: &dyn std::fmt::Display) -> StoreError {

@@ -4,6 +4,7 @@
 //!
 //! - [`caller`]: who calls (401 without a valid token), request id and client for the audit;
 //! - [`routes`]: one handler per operation, each calling one `ops` function;
+//! - [`records`]: what builds left (reports, files, deliveries), locks and diffs, clusters;
 //! - [`documents`]: the resources in the house style (`apiVersion`, `kind`, `metadata`, …);
 //! - [`problem`]: every error as `application/problem+json`.
 
@@ -11,6 +12,7 @@ pub mod caller;
 pub mod documents;
 pub mod metrics;
 pub mod problem;
+pub mod records;
 pub mod routes;
 
 use std::sync::Arc;
@@ -57,7 +59,9 @@ pub struct ApiState {
     modifiers(&BearerScheme),
     tags(
         (name = "products", description = "Registered product manifests"),
-        (name = "builds", description = "Builds: their stages, components and tests"),
+        (name = "builds", description = "Builds: their stages, components and tests, reports, files and notifications"),
+        (name = "locks", description = "Locks and what changed between two"),
+        (name = "clusters", description = "Test clusters"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "audit", description = "The audit log")
     )
@@ -89,6 +93,12 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::list_tokens, routes::create_token))
         .routes(routes!(routes::revoke_token))
         .routes(routes!(routes::list_audit))
+        .routes(routes!(records::get_report))
+        .routes(routes!(records::get_file))
+        .routes(routes!(records::list_deliveries))
+        .routes(routes!(records::get_lock))
+        .routes(routes!(records::get_diff))
+        .routes(routes!(records::list_clusters))
 }
 
 /// The OpenAPI document of the API.

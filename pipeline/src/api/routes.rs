@@ -16,30 +16,27 @@ use serde::Deserialize;
 
 use super::ApiState;
 use super::caller::Caller;
-use super::documents::{
-    AuditEventList, BuildDocument, BuildList, CreatedTokenDocument, ListMeta, ProductDocument,
-    ProductList, ScheduleStatus, TokenList,
-};
+use super::documents::{ProductDocument, ProductList, ScheduleStatus};
 use super::problem::{Problem, ProblemDocument};
 use crate::errors::Error;
 use crate::ops::access::{self, CreateToken, authorize};
 use crate::ops::builds::{self, TriggerBuild};
 use crate::ops::products;
-use crate::resources::access::Role;
-use crate::resources::build::Status;
-use crate::resources::{API_VERSION, MAX_NAME, is_label};
+use crate::resources::access::{AuditEventList, CreatedTokenDocument, Role, TokenList};
+use crate::resources::build::{BuildDocument, BuildList, Status};
+use crate::resources::{MAX_NAME, is_label};
 use crate::store::{BuildFilter, PageStart};
 
 /// The most items a page may ask for.
 pub const MAX_LIMIT: u32 = 500;
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
+pub(super) fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
     query
         .map(|Query(value)| value)
         .map_err(|rejection| Problem::new(StatusCode::BAD_REQUEST, rejection.body_text()))
 }
 
-fn limit(limit: Option<u32>, default: u32) -> Result<u32, Problem> {
+pub(super) fn limit(limit: Option<u32>, default: u32) -> Result<u32, Problem> {
     match limit.unwrap_or(default) {
         n @ 1..=MAX_LIMIT => Ok(n),
         n => Err(Problem::new(
@@ -66,7 +63,7 @@ fn product_name(name: &str) -> Result<(), Problem> {
 }
 
 /// A build id, `YYYYMMDD-HHMMSS-xxxx`, checked before it reaches the store.
-fn build_id(id: &str) -> Result<(), Problem> {
+pub(super) fn build_id(id: &str) -> Result<(), Problem> {
     let bytes = id.as_bytes();
     let valid = bytes.len() == 20
         && bytes.iter().enumerate().all(|(i, b)| match i {
@@ -94,12 +91,10 @@ pub async fn list_products(
     caller: Caller,
 ) -> Result<Json<ProductList>, Problem> {
     let records = products::list_products(&state.context, &caller.identity).await?;
-    Ok(Json(ProductList {
-        api_version: API_VERSION,
-        kind: "ProductList",
-        metadata: ListMeta::default(),
-        items: records.iter().map(ProductDocument::of).collect(),
-    }))
+    Ok(Json(ProductList::new(
+        records.iter().map(ProductDocument::of).collect(),
+        None,
+    )))
 }
 
 /// One registered product.
@@ -182,11 +177,14 @@ pub struct BuildsQuery {
     status: Option<Status>,
 }
 
-fn encode_start(start: &PageStart) -> String {
+pub(super) fn encode_start(start: &PageStart) -> String {
     URL_SAFE_NO_PAD.encode(format!("{}/{}", start.created_at, start.id))
 }
 
-fn decode_start(text: &str) -> Result<PageStart, Problem> {
+pub(super) fn decode_start(
+    text: &str,
+    key_is_valid: impl Fn(&str) -> bool,
+) -> Result<PageStart, Problem> {
     let bad = || {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -197,7 +195,9 @@ fn decode_start(text: &str) -> Result<PageStart, Problem> {
     let decoded = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (time, id) = decoded.split_once('/').ok_or_else(bad)?;
-    build_id(id).map_err(|_| bad())?;
+    if !key_is_valid(id) {
+        return Err(bad());
+    }
     Ok(PageStart {
         created_at: time.parse().map_err(|_| bad())?,
         id: id.to_owned(),
@@ -220,30 +220,25 @@ pub async fn list_builds(
     if let Some(product) = &params.product {
         product_name(product).map_err(|p| p.field("product"))?;
     }
-    let start = params.continue_.as_deref().map(decode_start).transpose()?;
+    let start = (params.continue_.as_deref())
+        .map(|text| decode_start(text, |id| build_id(id).is_ok()))
+        .transpose()?;
     let filter = BuildFilter {
         product: params.product,
         status: params.status,
     };
     // One more than asked tells whether a next page exists.
-    let mut builds = state
+    let builds = state
         .context
         .store
         .build_page(&filter, limit + 1, start.as_ref())
         .await
         .map_err(Error::from)?;
-    let next = if builds.len() > limit as usize {
-        builds.truncate(limit as usize);
-        builds.last().map(|b| encode_start(&PageStart::after(b)))
-    } else {
-        None
-    };
-    Ok(Json(BuildList {
-        api_version: API_VERSION,
-        kind: "BuildList",
-        metadata: ListMeta { continue_: next },
-        items: builds.into_iter().map(BuildDocument::of).collect(),
-    }))
+    let (builds, next) = page(builds, limit, PageStart::after);
+    Ok(Json(BuildList::new(
+        builds.into_iter().map(BuildDocument::from).collect(),
+        next,
+    )))
 }
 
 /// One build with its stages, components and tests.
@@ -267,7 +262,7 @@ pub async fn get_build(
         .map_err(Error::from)?
         .filter(|b| b.id == id)
         .ok_or_else(|| Error::NoSuchBuild(id.clone()))?;
-    Ok(Json(BuildDocument::of(build)))
+    Ok(Json(BuildDocument::from(build)))
 }
 
 /// Build a registered product now: the build is queued (`pending`) and a worker of the server
@@ -309,7 +304,23 @@ pub async fn trigger_build(
         .audited(&state, "builds.create", resource, result)
         .await?;
     state.queued.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(BuildDocument::of(build))))
+    Ok((StatusCode::ACCEPTED, Json(BuildDocument::from(build))))
+}
+
+/// A page of `items` whose `limit + 1`-th tells that there is a next one: the page, and the
+/// `continue` of the next.
+pub(super) fn page<T>(
+    mut items: Vec<T>,
+    limit: u32,
+    start_after: impl Fn(&T) -> PageStart,
+) -> (Vec<T>, Option<String>) {
+    let next = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|last| encode_start(&start_after(last)))
+    } else {
+        None
+    };
+    (items, next)
 }
 
 /// Every token, never a secret.
@@ -321,12 +332,7 @@ pub async fn list_tokens(
     caller: Caller,
 ) -> Result<Json<TokenList>, Problem> {
     let tokens = access::list_tokens(&state.context.store, &caller.identity).await?;
-    Ok(Json(TokenList {
-        api_version: API_VERSION,
-        kind: "TokenList",
-        metadata: ListMeta::default(),
-        items: tokens,
-    }))
+    Ok(Json(TokenList::new(tokens, None)))
 }
 
 /// Make a token; the answer holds its secret, the only time it is shown.
@@ -447,12 +453,7 @@ pub async fn list_audit(
     } else {
         None
     };
-    Ok(Json(AuditEventList {
-        api_version: API_VERSION,
-        kind: "AuditEventList",
-        metadata: ListMeta { continue_: next },
-        items: events,
-    }))
+    Ok(Json(AuditEventList::new(events, next)))
 }
 
 #[cfg(test)]
@@ -487,14 +488,18 @@ mod tests {
             created_at: 1_764_806_400_000,
             id: "20261204-000000-ab12".to_owned(),
         };
-        assert_eq!(decode_start(&encode_start(&start)).unwrap(), start);
+        let is_build = |id: &str| build_id(id).is_ok();
+        assert_eq!(
+            decode_start(&encode_start(&start), is_build).unwrap(),
+            start
+        );
         for forged in [
             "x",
             &URL_SAFE_NO_PAD.encode("1/../../etc"),
             &URL_SAFE_NO_PAD.encode("a/20261204-000000-ab12"),
         ] {
             assert_eq!(
-                decode_start(forged).unwrap_err().field.as_deref(),
+                decode_start(forged, is_build).unwrap_err().field.as_deref(),
                 Some("continue")
             );
         }

@@ -24,6 +24,10 @@ use crate::ops::{
     BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
     bundle_product, reap, resume_deliveries, run_product, snapshot_product,
 };
+use crate::resources::build::{BuildDocument, BuildList};
+use crate::resources::bundle::BundleDocument;
+use crate::resources::cluster::{ClusterDocument, ClusterList};
+use crate::resources::delivery::{DeliveryDocument, DeliveryList};
 use crate::resources::parse_duration;
 use progress::{Lines, Progress};
 
@@ -436,7 +440,7 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         None => None,
     };
     print(&match args.output.output {
-        Output::Json => json(&outcome.build),
+        Output::Json => json(&BuildDocument::from(outcome.build.clone())),
         Output::Text => render::build(&outcome.build, bundle.as_ref()),
     });
     Ok(match outcome.verdict {
@@ -457,7 +461,10 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                 ClustersCommand::List { output } => {
                     let records = context.store.clusters(None).await?;
                     print(&match output.output {
-                        Output::Json => json(&records),
+                        Output::Json => json(&ClusterList::new(
+                            records.iter().cloned().map(ClusterDocument::from).collect(),
+                            None,
+                        )),
                         Output::Text => render::clusters(&records),
                     });
                 }
@@ -529,7 +536,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             progress.finish();
             let bundled = bundled?;
             print(&match output.output {
-                Output::Json => json(&bundled.bundle),
+                Output::Json => json(&BundleDocument::from(bundled.bundle.clone())),
                 Output::Text => render::bundle(&bundled),
             });
         }
@@ -543,7 +550,10 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                 } => {
                     let builds = context.store.builds(product.as_deref(), limit).await?;
                     print(&match output.output {
-                        Output::Json => json(&builds),
+                        Output::Json => json(&BuildList::new(
+                            builds.iter().cloned().map(BuildDocument::from).collect(),
+                            None,
+                        )),
                         Output::Text => render::builds(&builds),
                     });
                 }
@@ -558,9 +568,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
                         None => None,
                     };
                     print(&match output.output {
-                        Output::Json => {
-                            json(&serde_json::json!({"build": build, "bundle": bundle}))
-                        }
+                        Output::Json => json(&BuildDocument::from(build.clone())),
                         Output::Text => render::build(&build, bundle.as_ref()),
                     });
                 }
@@ -592,7 +600,14 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             };
             let deliveries = context.store.deliveries(build_id.as_deref(), limit).await?;
             print(&match output.output {
-                Output::Json => json(&deliveries),
+                Output::Json => json(&DeliveryList::new(
+                    deliveries
+                        .iter()
+                        .cloned()
+                        .map(DeliveryDocument::from)
+                        .collect(),
+                    None,
+                )),
                 Output::Text => notifications::deliveries(&deliveries),
             });
         }

@@ -14,7 +14,9 @@ use super::{
 };
 use crate::errors::Error;
 use crate::ops::access::{self, CreateToken, parse_lifetime};
-use crate::resources::access::{AuditEvent, Identity, Role};
+use crate::resources::access::{
+    AuditEvent, AuditEventList, CreatedTokenDocument, Identity, Role, TokenList,
+};
 use crate::service::ServiceConfig;
 
 /// `chorale serve`.
@@ -121,10 +123,10 @@ pub async fn tokens(global: &Global, command: TokensCommand) -> Result<(), Error
             let audit = AuditEvent::new(&local, "tokens.create", format!("tokens/{name}"));
             let created = access::create_token(&context.store, &local, &request, audit).await?;
             print(&match output.output {
-                Output::Json => json(&serde_json::json!({
-                    "token": created.token,
-                    "secret": created.secret.expose_secret(),
-                })),
+                Output::Json => json(&CreatedTokenDocument {
+                    token: created.token.clone(),
+                    secret: created.secret.expose_secret().to_owned(),
+                }),
                 Output::Text => format!(
                     "{}\n# token `{}` ({}): the secret above is shown only now; keep it in a secret store",
                     created.secret.expose_secret(),
@@ -136,7 +138,7 @@ pub async fn tokens(global: &Global, command: TokensCommand) -> Result<(), Error
         TokensCommand::List { output } => {
             let tokens = access::list_tokens(&context.store, &local).await?;
             print(&match output.output {
-                Output::Json => json(&tokens),
+                Output::Json => json(&TokenList::new(tokens.clone(), None)),
                 Output::Text => super::render::tokens(&tokens),
             });
         }
@@ -155,7 +157,7 @@ pub async fn audit(global: &Global, command: AuditCommand) -> Result<(), Error> 
     let AuditCommand::List { limit, output } = command;
     let events = access::audit_events(&context.store, &Identity::local(), limit, None).await?;
     print(&match output.output {
-        Output::Json => json(&events),
+        Output::Json => json(&AuditEventList::new(events.clone(), None)),
         Output::Text => super::render::audit(&events),
     });
     Ok(())

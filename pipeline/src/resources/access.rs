@@ -4,6 +4,8 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::meta::list_resource;
+
 /// What a caller may do. Each role may do everything the ones before it may.
 #[derive(
     Debug,
@@ -164,6 +166,26 @@ impl AuditEvent {
             client: None,
         }
     }
+}
+
+list_resource!(
+    /// Tokens, newest first, never their secrets (no paging: tokens are few).
+    TokenList of Token
+);
+
+list_resource!(
+    /// A page of the audit log, newest first.
+    AuditEventList of AuditEvent
+);
+
+/// A token just made: the only answer that holds its secret.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedTokenDocument {
+    /// The token as it is listed.
+    pub token: Token,
+    /// The bearer secret; it is not stored and cannot be shown again.
+    pub secret: String,
 }
 
 #[cfg(test)]

@@ -4,6 +4,9 @@ use chorale_test_jobs::Gate;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::API_VERSION;
+use super::meta::{ObjectMeta, PRODUCT_LABEL, list_resource};
+
 /// How a build or a stage ended, or that it has not yet. Its name (`succeeded`, …) is what the
 /// API, the database and the CLI show.
 #[derive(
@@ -347,6 +350,105 @@ impl Build {
         self.finished_at = Some(Timestamp::now());
     }
 }
+
+/// What a build was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSpec {
+    /// The product built.
+    pub product: String,
+    /// Who started it: `cli`, `schedule`, `api`.
+    pub trigger: String,
+}
+
+/// What became of a build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStatus {
+    /// Where the build is: `pending`, `running`, `succeeded`, `failed`, `skipped`,
+    /// `interrupted`.
+    pub phase: Status,
+    /// When it ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+    /// Why it failed, or why it was skipped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The lock it built, once snapshotted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_id: Option<String>,
+    /// The bundle, once pushed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bundle: Option<BundleRef>,
+    /// The version it would publish, e.g. `1.0.20261123`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_version: Option<String>,
+    /// The name of its test cluster, once provisioned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// The process running it while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    /// Its stages in order (not in lists).
+    pub stages: Vec<StageRun>,
+    /// Every component's deploy, in wave order (not in lists).
+    pub components: Vec<ComponentDeploy>,
+    /// Every test of the plan, in plan order (not in lists).
+    pub tests: Vec<TestRun>,
+}
+
+/// A build as a resource: its id as name, its product as label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildDocument {
+    /// `chorale.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// `Build`.
+    pub kind: &'static str,
+    /// The build id as name, its product as label, when it was made.
+    pub metadata: ObjectMeta,
+    /// Product and trigger.
+    pub spec: BuildSpec,
+    /// Phase, stages, components, tests, lock, bundle.
+    pub status: BuildStatus,
+}
+
+impl From<Build> for BuildDocument {
+    fn from(build: Build) -> Self {
+        Self {
+            api_version: API_VERSION,
+            kind: "Build",
+            metadata: ObjectMeta::labelled(
+                build.id,
+                Some(build.created_at),
+                PRODUCT_LABEL,
+                &build.product,
+            ),
+            spec: BuildSpec {
+                product: build.product,
+                trigger: build.trigger,
+            },
+            status: BuildStatus {
+                phase: build.status,
+                finished_at: build.finished_at,
+                error: build.error,
+                lock_id: build.lock_id,
+                bundle: build.bundle,
+                candidate_version: build.candidate_version,
+                cluster: build.cluster,
+                owner: build.owner,
+                stages: build.stages,
+                components: build.components,
+                tests: build.tests,
+            },
+        }
+    }
+}
+
+list_resource!(
+    /// A page of builds, newest first, without their stages, components and tests.
+    BuildList of BuildDocument
+);
 
 /// A build id from a time and 16 random bits.
 fn new_build_id(now: Timestamp) -> String {

@@ -5,6 +5,9 @@ use chorale_runners::cluster::Cluster;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::API_VERSION;
+use super::meta::{BUILD_LABEL, ObjectMeta, list_resource};
+
 /// Where a recorded cluster is in its life; its name (`torn-down`, …) is what the database
 /// and the output show.
 #[derive(
@@ -18,6 +21,7 @@ use serde::{Deserialize, Serialize};
     strum::Display,
     strum::EnumString,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "kebab-case")]
 #[strum(serialize_all = "kebab-case", parse_err_fn = unknown_cluster_state, parse_err_ty = String)]
@@ -69,3 +73,80 @@ impl ClusterRecord {
         }
     }
 }
+
+/// What a cluster was made as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSpec {
+    /// The provider that made it: `sim`, `kind`, `k3d`, `existing`, `command`.
+    pub provider: String,
+    /// The namespace builds deploy into, when the provider hands one out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// When a reaper may delete it.
+    pub expires_at: Timestamp,
+}
+
+/// Where a cluster is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// `active`, `torn-down` or `teardown-failed`.
+    pub state: ClusterState,
+    /// When it was torn down.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub torn_down_at: Option<Timestamp>,
+    /// The last teardown error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A test cluster as a resource: its name, its build as label. What it takes to reach or
+/// delete it (kubeconfig, process, commands) stays on the host that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterDocument {
+    /// `chorale.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// `Cluster`.
+    pub kind: &'static str,
+    /// Its name, its build as label, when it was provisioned.
+    pub metadata: ObjectMeta,
+    /// Provider, namespace, expiry.
+    pub spec: ClusterSpec,
+    /// State and teardown.
+    pub status: ClusterStatus,
+}
+
+impl From<ClusterRecord> for ClusterDocument {
+    fn from(record: ClusterRecord) -> Self {
+        let cluster = record.cluster;
+        Self {
+            api_version: API_VERSION,
+            kind: "Cluster",
+            metadata: ObjectMeta {
+                name: cluster.name,
+                generation: None,
+                creation_timestamp: Some(cluster.created_at),
+                labels: (record.build_id.into_iter())
+                    .map(|build| (BUILD_LABEL.to_owned(), build))
+                    .collect(),
+            },
+            spec: ClusterSpec {
+                provider: cluster.provider.as_str().to_owned(),
+                namespace: cluster.namespace,
+                expires_at: cluster.expires_at,
+            },
+            status: ClusterStatus {
+                state: record.state,
+                torn_down_at: record.torn_down_at,
+                last_error: record.last_error,
+            },
+        }
+    }
+}
+
+list_resource!(
+    /// Test clusters, newest first.
+    ClusterList of ClusterDocument
+);

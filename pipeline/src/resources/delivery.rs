@@ -5,6 +5,9 @@ use chorale_reports::{ChannelKind, Event, Message, NotifierConfig, RetryPolicy};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::API_VERSION;
+use super::meta::{BUILD_LABEL, ObjectMeta, list_resource};
+
 /// Where a delivery is; its name (`delivered`, …) is what the database and the CLI show.
 #[derive(
     Debug,
@@ -17,6 +20,7 @@ use serde::{Deserialize, Serialize};
     strum::Display,
     strum::EnumString,
     strum::IntoStaticStr,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", parse_err_fn = unknown_delivery_state, parse_err_ty = String)]
@@ -68,6 +72,85 @@ pub struct Delivery {
     /// When its record last changed.
     pub updated_at: Timestamp,
 }
+
+/// Which message goes where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverySpec {
+    /// The build it is about.
+    pub build: String,
+    /// The notifier's name in the product.
+    pub notifier: String,
+    /// The kind of channel: `slack`, `dingtalk`, `lark`, `teams`, `webhook`, `email`.
+    #[schema(value_type = String)]
+    pub channel: ChannelKind,
+    /// What it announces: `success`, `failure`, `skipped`, …
+    #[schema(value_type = String)]
+    pub event: Event,
+}
+
+/// How far a delivery got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    /// `pending`, `sending`, `delivered` or `failed`.
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Why the last failed attempt failed; endpoints shown as scheme, host and port only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When its record last changed.
+    pub updated_at: Timestamp,
+}
+
+/// A delivery as a resource: its id as name, its build as label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDocument {
+    /// `chorale.dev/v1alpha1`.
+    pub api_version: &'static str,
+    /// `Delivery`.
+    pub kind: &'static str,
+    /// Its id, its build as label, when it was recorded.
+    pub metadata: ObjectMeta,
+    /// Build, notifier, channel and event.
+    pub spec: DeliverySpec,
+    /// State and attempts.
+    pub status: DeliveryStatus,
+}
+
+impl From<Delivery> for DeliveryDocument {
+    fn from(delivery: Delivery) -> Self {
+        Self {
+            api_version: API_VERSION,
+            kind: "Delivery",
+            metadata: ObjectMeta::labelled(
+                delivery.id,
+                Some(delivery.created_at),
+                BUILD_LABEL,
+                &delivery.build_id,
+            ),
+            spec: DeliverySpec {
+                build: delivery.build_id,
+                notifier: delivery.notifier,
+                channel: delivery.channel,
+                event: delivery.event,
+            },
+            status: DeliveryStatus {
+                state: delivery.state,
+                attempts: delivery.attempts,
+                last_error: delivery.last_error,
+                updated_at: delivery.updated_at,
+            },
+        }
+    }
+}
+
+list_resource!(
+    /// Deliveries, newest first.
+    DeliveryList of DeliveryDocument
+);
 
 /// A delivery with what it takes to send it again; none of it is a secret.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,21 +9,38 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::API_VERSION;
+use super::meta::{ObjectMeta, PRODUCT_LABEL};
 use super::version_line::VersionLine;
 
 /// A snapshot of a product: what exactly a build deploys.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+///
+/// Serialised as a resource: `apiVersion`, `kind: Lock`, `metadata` (its id as `name`, its
+/// product as label) and `spec` (everything the id is computed from). Locks written before
+/// the envelope (flat, with `apiVersion`, `kind`, `product` and `id` beside the components)
+/// are still read, with their id checked the way it was computed then.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(into = "LockDocument")]
 pub struct Lock {
-    /// `chorale.dev/v1alpha1`.
-    pub api_version: String,
-    /// `Lock`.
-    pub kind: String,
     /// The product's name.
     pub product: String,
-    /// `sha256:…` of the canonical JSON of the other fields.
+    /// `sha256:…` of the canonical JSON (RFC 8785) of the spec.
     pub id: String,
     /// The product's version line.
+    pub version_line: VersionLineText,
+    /// The components, sorted by name.
+    pub components: Vec<LockedComponent>,
+    /// The probe image the product's in-cluster test jobs run.
+    pub test_image: Option<PinnedImage>,
+}
+
+/// What a lock pins: everything its id is computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockSpec {
+    /// The product's name.
+    pub product: String,
+    /// The product's version line, `MAJOR.MINOR`.
+    #[schema(value_type = String)]
     pub version_line: VersionLineText,
     /// The components, sorted by name.
     pub components: Vec<LockedComponent>,
@@ -32,8 +49,58 @@ pub struct Lock {
     pub test_image: Option<PinnedImage>,
 }
 
+/// A lock as a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockDocument {
+    /// `chorale.dev/v1alpha1`.
+    pub api_version: String,
+    /// `Lock`.
+    pub kind: String,
+    /// The id as name, the product as label.
+    pub metadata: ObjectMeta,
+    /// What it pins.
+    pub spec: LockSpec,
+}
+
+impl<'de> Deserialize<'de> for Lock {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<Lock> for LockDocument {
+    fn from(lock: Lock) -> Self {
+        Self {
+            api_version: API_VERSION.to_owned(),
+            kind: "Lock".to_owned(),
+            metadata: ObjectMeta::labelled(lock.id, None, PRODUCT_LABEL, &lock.product),
+            spec: LockSpec {
+                product: lock.product,
+                version_line: lock.version_line,
+                components: lock.components,
+                test_image: lock.test_image,
+            },
+        }
+    }
+}
+
+/// A lock as it was written before the envelope; only read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FlatLock {
+    api_version: String,
+    kind: String,
+    product: String,
+    id: String,
+    version_line: VersionLineText,
+    components: Vec<LockedComponent>,
+    #[serde(default)]
+    test_image: Option<PinnedImage>,
+}
+
 /// An image reference and the digest it resolved to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PinnedImage {
     /// The reference as the manifest names it.
@@ -62,7 +129,7 @@ impl<'de> Deserialize<'de> for VersionLineText {
 }
 
 /// One component, pinned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedComponent {
     /// The component's name.
@@ -80,11 +147,12 @@ pub struct LockedComponent {
     pub depends_on: Vec<String>,
     /// The component's default values (image pins are written over them at deploy time).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
     pub values: Map<String, Value>,
 }
 
 /// A git source at an exact commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedSource {
     /// The remote.
@@ -99,7 +167,7 @@ pub struct LockedSource {
 }
 
 /// A chart, pinned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedChart {
     /// `name` of Chart.yaml.
@@ -114,7 +182,7 @@ pub struct LockedChart {
 }
 
 /// An image pinned by digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
     /// The reference as the manifest names it.
@@ -159,8 +227,6 @@ impl Lock {
     ) -> Self {
         components.sort_by(|a, b| a.name.cmp(&b.name));
         let mut lock = Self {
-            api_version: API_VERSION.to_owned(),
-            kind: "Lock".to_owned(),
             product: product.to_owned(),
             id: String::new(),
             version_line: VersionLineText(version_line),
@@ -173,19 +239,46 @@ impl Lock {
 
     /// The id the content gives, whatever `id` currently says.
     pub fn compute_id(&self) -> String {
-        let mut value = serde_json::to_value(self).expect("a lock serialises");
-        value
-            .as_object_mut()
-            .expect("a lock is an object")
-            .remove("id");
-        let canonical = serde_json_canonicalizer::to_vec(&value).expect("JSON values canonicalise");
-        chorale_runners::digest::sha256(&canonical)
+        canonical_id(&LockDocument::from(self.clone()).spec)
     }
 
-    /// Parse a lock and check that its id matches its content.
+    /// Parse a lock (the resource, or the flat form of earlier versions) and check that its id
+    /// matches its content.
     pub fn from_json(text: &[u8]) -> Result<Self, String> {
-        let lock: Self = serde_json::from_slice(text).map_err(|e| e.to_string())?;
-        let expected = lock.compute_id();
+        Self::from_value(serde_json::from_slice(text).map_err(|e| e.to_string())?)
+    }
+
+    fn from_value(value: Value) -> Result<Self, String> {
+        let (lock, expected) = if value.get("spec").is_some() {
+            let document: LockDocument =
+                serde_json::from_value(value).map_err(|e| e.to_string())?;
+            is_lock(&document.api_version, &document.kind)?;
+            let expected = canonical_id(&document.spec);
+            let spec = document.spec;
+            let lock = Self {
+                product: spec.product,
+                id: document.metadata.name,
+                version_line: spec.version_line,
+                components: spec.components,
+                test_image: spec.test_image,
+            };
+            (lock, expected)
+        } else {
+            let mut flat: Value = value.clone();
+            flat.as_object_mut()
+                .ok_or("a lock is a JSON object")?
+                .remove("id");
+            let lock: FlatLock = serde_json::from_value(value).map_err(|e| e.to_string())?;
+            is_lock(&lock.api_version, &lock.kind)?;
+            let lock = Self {
+                product: lock.product,
+                id: lock.id,
+                version_line: lock.version_line,
+                components: lock.components,
+                test_image: lock.test_image,
+            };
+            (lock, canonical_id(&flat))
+        };
         if lock.id == expected {
             Ok(lock)
         } else {
@@ -241,6 +334,22 @@ impl LockedComponent {
     }
 }
 
+fn is_lock(api_version: &str, kind: &str) -> Result<(), String> {
+    if kind == "Lock" && api_version == API_VERSION {
+        Ok(())
+    } else {
+        Err(format!(
+            "it is a {kind} of {api_version}, not a Lock of {API_VERSION}"
+        ))
+    }
+}
+
+/// `sha256:…` of the canonical JSON (RFC 8785) of `value`.
+fn canonical_id(value: &impl Serialize) -> String {
+    let canonical = serde_json_canonicalizer::to_vec(value).expect("JSON values canonicalise");
+    chorale_runners::digest::sha256(&canonical)
+}
+
 fn ensure_object(node: &mut Value) -> &mut Map<String, Value> {
     if !node.is_object() {
         *node = Value::Object(Map::new());
@@ -288,6 +397,48 @@ mod tests {
             Lock::from_json(tampered.as_bytes())
                 .unwrap_err()
                 .contains("was edited")
+        );
+    }
+
+    #[test]
+    fn a_lock_is_a_resource_and_the_flat_form_of_earlier_versions_still_reads() {
+        let line = VersionLine { major: 1, minor: 2 };
+        let lock = Lock::new("demo", line, vec![component("db")], None);
+        let document = serde_json::to_value(&lock).unwrap();
+        assert_eq!(document["kind"], "Lock");
+        assert_eq!(document["metadata"]["name"], lock.id.as_str());
+        assert_eq!(
+            document["metadata"]["labels"]["chorale.dev/product"],
+            "demo"
+        );
+        assert_eq!(document["spec"]["versionLine"], "1.2");
+        assert_eq!(document["spec"]["components"][0]["name"], "db");
+
+        // The flat form, its id computed over everything but the id, as earlier versions did.
+        let mut flat = serde_json::json!({
+            "apiVersion": API_VERSION, "kind": "Lock", "product": "demo",
+            "versionLine": "1.2", "components": document["spec"]["components"],
+        });
+        let id = canonical_id(&flat);
+        flat["id"] = Value::from(id.clone());
+        let read = Lock::from_json(flat.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            (read.id.as_str(), read.components),
+            (id.as_str(), lock.components)
+        );
+        flat["product"] = Value::from("other");
+        assert!(
+            Lock::from_json(flat.to_string().as_bytes())
+                .unwrap_err()
+                .contains("was edited")
+        );
+
+        let mut wrong = document;
+        wrong["kind"] = Value::from("Bundle");
+        assert!(
+            Lock::from_json(wrong.to_string().as_bytes())
+                .unwrap_err()
+                .contains("not a Lock")
         );
     }
 

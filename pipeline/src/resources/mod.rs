@@ -16,6 +16,7 @@ pub mod bundle;
 pub mod cluster;
 pub mod delivery;
 pub mod lock;
+pub mod meta;
 pub mod occurrence;
 pub mod product;
 pub mod version_line;

@@ -1,15 +1,16 @@
-//! Pages of the builds list: newest first, by the index on `(created_at, id)`, each page
-//! starting after the last build of the one before. A page costs the same with 100 builds in
-//! the store as with 100,000.
+//! Pages of the builds and clusters lists: newest first, by the indexes on `(created_at, id)`
+//! and `(created_at, name)`, each page starting after the last row of the one before. A page
+//! costs the same with 100 rows in the store as with 100,000.
 
 use std::fmt::Write;
 
 use sqlx::Arguments;
-use sqlx::any::AnyArguments;
+use sqlx::any::{AnyArguments, AnyRow};
 
-use super::{Store, build_from_row};
+use super::{Store, build_from_row, cluster_from_row};
 use crate::errors::StoreError;
 use crate::resources::build::{Build, Status};
+use crate::resources::cluster::{ClusterRecord, ClusterState};
 
 /// Which builds a page shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,7 +21,8 @@ pub struct BuildFilter {
     pub status: Option<Status>,
 }
 
-/// Where a page starts: after the build created at `created_at` (ms) with id `id`.
+/// Where a page starts: after the row created at `created_at` (ms) with key `id` (a build's
+/// id, a cluster's name).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageStart {
     /// Its creation time, in milliseconds since the epoch.
@@ -39,6 +41,64 @@ impl PageStart {
     }
 }
 
+/// The conditions and arguments of a page's query, built of constant fragments: every value is
+/// a bound argument.
+#[derive(Default)]
+struct PageQuery {
+    conditions: Vec<String>,
+    arguments: AnyArguments,
+}
+
+impl PageQuery {
+    /// `column = value`.
+    fn equals(&mut self, column: &'static str, value: String) {
+        self.arguments.add(value).expect("a text argument binds");
+        let n = self.arguments.len();
+        self.conditions.push(format!("{column} = ${n}"));
+    }
+
+    /// Only rows after `start` in the order `created_at DESC, key DESC`.
+    fn after(&mut self, key: &'static str, start: &PageStart) {
+        self.arguments
+            .add(start.created_at)
+            .expect("an integer binds");
+        let time = self.arguments.len();
+        self.arguments
+            .add(start.id.clone())
+            .expect("a text argument binds");
+        let id = self.arguments.len();
+        self.conditions.push(format!(
+            "(created_at < ${time} OR (created_at = ${time} AND {key} < ${id}))"
+        ));
+    }
+
+    /// The first `limit` rows of `select` (a `SELECT … FROM table `), newest first.
+    async fn fetch(
+        mut self,
+        store: &Store,
+        select: &str,
+        key: &'static str,
+        limit: u32,
+    ) -> Result<Vec<AnyRow>, StoreError> {
+        let mut sql = select.to_owned();
+        if !self.conditions.is_empty() {
+            sql.push_str("WHERE ");
+            sql.push_str(&self.conditions.join(" AND "));
+        }
+        self.arguments
+            .add(i64::from(limit))
+            .expect("an integer binds");
+        let _ = write!(
+            sql,
+            " ORDER BY created_at DESC, {key} DESC LIMIT ${}",
+            self.arguments.len()
+        );
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), self.arguments)
+            .fetch_all(&store.pool)
+            .await?)
+    }
+}
+
 impl Store {
     /// One page of builds, newest first, without their stages, components and tests (one
     /// query; `build` has them).
@@ -48,52 +108,38 @@ impl Store {
         limit: u32,
         start: Option<&PageStart>,
     ) -> Result<Vec<Build>, StoreError> {
-        let mut conditions = Vec::new();
-        let mut arguments = AnyArguments::default();
-        let mut bind = |conditions: &mut Vec<String>, condition: &str, values: Vec<String>| {
-            let mut text = condition.to_owned();
-            for value in values {
-                arguments.add(value).expect("a text argument binds");
-                text = text.replacen('?', &format!("${}", arguments.len()), 1);
-            }
-            conditions.push(text);
-        };
+        let mut query = PageQuery::default();
         if let Some(product) = &filter.product {
-            bind(&mut conditions, "product = ?", vec![product.clone()]);
+            query.equals("product", product.clone());
         }
         if let Some(status) = filter.status {
-            bind(
-                &mut conditions,
-                "status = ?",
-                vec![status.as_str().to_owned()],
-            );
+            query.equals("status", status.as_str().to_owned());
         }
-        let mut sql = select_builds!("").to_owned();
         if let Some(start) = start {
-            arguments.add(start.created_at).expect("an integer binds");
-            let time = arguments.len();
-            arguments
-                .add(start.id.clone())
-                .expect("a text argument binds");
-            let id = arguments.len();
-            conditions.push(format!(
-                "(created_at < ${time} OR (created_at = ${time} AND id < ${id}))"
-            ));
+            query.after("id", start);
         }
-        if !conditions.is_empty() {
-            sql.push_str("WHERE ");
-            sql.push_str(&conditions.join(" AND "));
-        }
-        arguments.add(i64::from(limit)).expect("an integer binds");
-        let _ = write!(
-            sql,
-            " ORDER BY created_at DESC, id DESC LIMIT ${}",
-            arguments.len()
-        );
-        // Built only of the constant fragments above; every value is a bound argument.
-        let rows = sqlx::query_with(sqlx::AssertSqlSafe(sql), arguments)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = query.fetch(self, select_builds!(""), "id", limit).await?;
         rows.iter().map(build_from_row).collect()
+    }
+
+    /// One page of recorded clusters, newest first (by the index on `(created_at, name)`);
+    /// only those in `state` if given.
+    pub async fn cluster_page(
+        &self,
+        state: Option<ClusterState>,
+        limit: u32,
+        start: Option<&PageStart>,
+    ) -> Result<Vec<ClusterRecord>, StoreError> {
+        let mut query = PageQuery::default();
+        if let Some(state) = state {
+            query.equals("state", state.as_str().to_owned());
+        }
+        if let Some(start) = start {
+            query.after("name", start);
+        }
+        let rows = query
+            .fetch(self, select_clusters!(""), "name", limit)
+            .await?;
+        rows.iter().map(cluster_from_row).collect()
     }
 }

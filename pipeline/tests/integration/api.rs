@@ -705,12 +705,144 @@ async fn ended(client: &reqwest::Client, server: &Server, token: &str, id: &str)
     for _ in 0..240 {
         let (status, _, build) = send(client, reqwest::Method::GET, &url, Some(token), None).await;
         assert_eq!(status, 200, "{build:#}");
-        if !["pending", "running"].contains(&build["status"]["status"].as_str().unwrap()) {
+        if !["pending", "running"].contains(&build["status"]["phase"].as_str().unwrap()) {
             return build;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     panic!("build {id} did not end in two minutes");
+}
+
+/// A viewer reads what `build` (ended) left: its report in every format, the files its record
+/// names and no other, its deliveries, its lock, a diff, and its cluster in a page of clusters.
+async fn what_the_build_left(
+    client: &reqwest::Client,
+    server: &Server,
+    viewer: &str,
+    build: &Value,
+) {
+    let id = build["metadata"]["name"].as_str().unwrap();
+    let get = |path: String| async move {
+        send(
+            client,
+            reqwest::Method::GET,
+            &format!("{}/api/v1{path}", server.url),
+            Some(viewer),
+            None,
+        )
+        .await
+    };
+    for (format, media_type, needle) in [
+        ("md", "text/markdown; charset=utf-8", "GREEN"),
+        ("html", "text/html; charset=utf-8", "<html"),
+        ("junit", "application/xml", "<testsuites"),
+        ("json", "application/json", "\"summary\""),
+    ] {
+        let (status, content_type, report) =
+            get(format!("/builds/{id}/report?format={format}")).await;
+        assert_eq!(
+            (status.as_u16(), content_type.as_deref()),
+            (200, Some(media_type)),
+            "{format}"
+        );
+        let text = match &report {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert!(text.contains(needle), "{format}: {text}");
+    }
+    let (status, _, problem) = get(format!("/builds/{id}/report?format=pdf")).await;
+    assert_eq!(
+        (status.as_u16(), problem["field"].as_str()),
+        (400, Some("format")),
+        "{problem:#}"
+    );
+
+    let log = build["status"]["components"][0]["log"]
+        .as_str()
+        .expect("a helm log is recorded");
+    let (status, content_type, text) = get(format!("/builds/{id}/files?path={log}")).await;
+    assert_eq!(
+        (status.as_u16(), content_type.as_deref()),
+        (200, Some("text/plain; charset=utf-8"))
+    );
+    assert!(!text.as_str().unwrap().is_empty());
+    for other in ["../../state.db", "report.json", "/etc/passwd"] {
+        let (status, _, problem) = get(format!("/builds/{id}/files?path={other}")).await;
+        assert_eq!(
+            (status.as_u16(), problem["field"].as_str()),
+            (404, Some("path")),
+            "{other}: {problem:#}"
+        );
+    }
+
+    let (status, _, deliveries) = get(format!("/builds/{id}/deliveries")).await;
+    assert_eq!(
+        (status.as_u16(), deliveries["kind"].as_str()),
+        (200, Some("DeliveryList")),
+        "{deliveries:#}"
+    );
+    let (status, _, _) = get("/builds/20990101-000000-abcd/deliveries".to_owned()).await;
+    assert_eq!(status, 404);
+
+    let lock_id = build["status"]["lockId"].as_str().unwrap();
+    let (status, _, lock) = get(format!("/locks/{lock_id}")).await;
+    assert_eq!(status, 200, "{lock:#}");
+    assert_eq!(
+        (lock["kind"].as_str(), lock["metadata"]["name"].as_str()),
+        (Some("Lock"), Some(lock_id))
+    );
+    assert_eq!(
+        lock["spec"]["components"].as_array().unwrap().len(),
+        build["status"]["components"].as_array().unwrap().len(),
+        "a lock pins every component the build deployed: {lock:#}"
+    );
+    let (status, _, problem) = get("/locks/sha256:abc".to_owned()).await;
+    assert_eq!(
+        (status.as_u16(), problem["field"].as_str()),
+        (400, Some("id"))
+    );
+    let (status, _, _) = get(format!("/locks/sha256:{}", "0".repeat(64))).await;
+    assert_eq!(status, 404);
+
+    let (status, _, diff) = get(format!("/diff?from={id}&to={lock_id}")).await;
+    assert_eq!(status, 200, "{diff:#}");
+    assert_eq!(
+        (
+            diff["from"].as_str(),
+            diff["components"].as_array().map(Vec::len)
+        ),
+        (Some(lock_id), Some(0))
+    );
+    let (status, _, problem) = get(format!("/diff?from={id}&to=HEAD")).await;
+    assert_eq!(
+        (status.as_u16(), problem["field"].as_str()),
+        (400, Some("to")),
+        "{problem:#}"
+    );
+
+    let cluster = build["status"]["cluster"].as_str().unwrap();
+    let (status, _, clusters) = get("/clusters?state=torn-down&limit=1".to_owned()).await;
+    assert_eq!(status, 200, "{clusters:#}");
+    assert_eq!(
+        clusters["items"][0]["metadata"]["name"], cluster,
+        "{clusters:#}"
+    );
+    assert_eq!(
+        clusters["items"][0]["metadata"]["labels"]["chorale.dev/build"],
+        id
+    );
+    assert!(
+        clusters["items"][0]["spec"].get("kubeconfig").is_none(),
+        "{clusters:#}"
+    );
+    let (status, _, problem) = get("/clusters?state=gone".to_owned()).await;
+    assert_eq!(status, 400, "{problem:#}");
+    let (status, _, problem) = get("/clusters?continue=forged".to_owned()).await;
+    assert_eq!(
+        (status.as_u16(), problem["field"].as_str()),
+        (400, Some("continue"))
+    );
 }
 
 #[tokio::test]
@@ -746,7 +878,9 @@ async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrup
     assert_eq!(queued["spec"]["trigger"], "api");
     let id = queued["metadata"]["name"].as_str().unwrap().to_owned();
     let build = ended(&client, &server, &developer, &id).await;
-    assert_eq!(build["status"]["status"], "succeeded", "{build:#}");
+    assert_eq!(build["status"]["phase"], "succeeded", "{build:#}");
+    let viewer = server.token("viewer", "viewer", None);
+    what_the_build_left(&client, &server, &viewer, &build).await;
 
     // The next build is stopped by SIGTERM mid-way: with no grace it is interrupted, its
     // cluster torn down, and the server exits.
@@ -790,11 +924,11 @@ async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrup
     let clusters: Value =
         serde_json::from_str(&server.cli(&["clusters", "list", "-o", "json"])).unwrap();
     assert!(
-        clusters
+        clusters["items"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["state"] == "torn-down"),
+            .all(|c| c["status"]["state"] == "torn-down"),
         "no cluster is left: {clusters:#}"
     );
     let audit = server.cli(&["audit", "list", "-o", "json"]);
@@ -927,9 +1061,9 @@ async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle
     for _ in 0..300 {
         let (_, _, page) = send(&client, reqwest::Method::GET, &builds, Some(&admin), None).await;
         let items = page["items"].as_array().unwrap();
-        if let Some(build) = items.iter().find(|b| b["status"]["status"] == "skipped") {
+        if let Some(build) = items.iter().find(|b| b["status"]["phase"] == "skipped") {
             assert!(
-                items.iter().any(|b| b["status"]["status"] == "succeeded"),
+                items.iter().any(|b| b["status"]["phase"] == "succeeded"),
                 "skipped only after a green build: {page:#}"
             );
             skipped = Some(build["metadata"]["name"].as_str().unwrap().to_owned());
@@ -946,8 +1080,9 @@ async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle
         None,
     )
     .await;
+    assert_eq!(build["spec"]["trigger"], "schedule");
     let status = &build["status"];
-    assert_eq!(status["trigger"], "schedule");
+    assert_eq!(status["phase"], "skipped");
     assert!(
         status["error"]
             .as_str()
@@ -970,11 +1105,11 @@ async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle
     let clusters: Value =
         serde_json::from_str(&server.cli(&["clusters", "list", "-o", "json"])).unwrap();
     assert!(
-        clusters
+        clusters["items"]
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["buildId"] != id.as_str()),
+            .all(|c| c["metadata"]["labels"]["chorale.dev/build"] != id.as_str()),
         "no cluster for a skipped build: {clusters:#}"
     );
 }

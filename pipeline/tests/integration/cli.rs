@@ -107,9 +107,15 @@ fn snapshot_prints_the_lock_as_json_and_builds_are_listed() {
     let lock: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(lock["apiVersion"], "chorale.dev/v1alpha1");
     assert_eq!(lock["kind"], "Lock");
-    assert_eq!(lock["product"], "demo");
-    assert!(lock["id"].as_str().unwrap().starts_with("sha256:"));
-    let component = &lock["components"][0];
+    assert_eq!(lock["spec"]["product"], "demo");
+    assert_eq!(lock["metadata"]["labels"]["chorale.dev/product"], "demo");
+    assert!(
+        lock["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let component = &lock["spec"]["components"][0];
     assert_eq!(component["name"], "db");
     assert_eq!(component["source"]["ref"], "main");
     assert_eq!(component["source"]["commit"].as_str().unwrap().len(), 40);
@@ -134,14 +140,22 @@ fn snapshot_prints_the_lock_as_json_and_builds_are_listed() {
         .unwrap();
     assert!(bundle.status.success(), "{:?}", text(&bundle));
     let bundle: Value = serde_json::from_slice(&bundle.stdout).unwrap();
-    for key in ["digest", "reference", "charts", "uploadedBytes"] {
+    assert_eq!(bundle["kind"], "Bundle");
+    assert!(
+        bundle["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert_eq!(bundle["spec"]["lockId"], lock["metadata"]["name"]);
+    for key in ["reference", "tags", "charts", "uploadedBytes"] {
         assert!(
-            bundle.get(key).is_some(),
-            "bundle output has `{key}`: {bundle}"
+            bundle["status"].get(key).is_some(),
+            "bundle output has `status.{key}`: {bundle}"
         );
     }
     assert!(
-        bundle["charts"][0]["reference"]
+        bundle["status"]["charts"][0]["reference"]
             .as_str()
             .unwrap()
             .contains("/chorale/charts/db:")
@@ -152,8 +166,12 @@ fn snapshot_prints_the_lock_as_json_and_builds_are_listed() {
         .output()
         .unwrap();
     let builds: Value = serde_json::from_slice(&list.stdout).unwrap();
-    let id = builds[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(builds[0]["status"], "succeeded");
+    assert_eq!(builds["kind"], "BuildList");
+    let id = builds["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(builds["items"][0]["status"]["phase"], "succeeded");
     let show = chorale(&state, world.dir.path())
         .args(["builds", "show", &id])
         .output()
@@ -194,7 +212,7 @@ spec:
     let state = world.state();
     let lock_of = |output: Output| -> String {
         assert!(output.status.success(), "{:?}", text(&output));
-        serde_json::from_slice::<Value>(&output.stdout).unwrap()["id"]
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()["metadata"]["name"]
             .as_str()
             .unwrap()
             .to_owned()

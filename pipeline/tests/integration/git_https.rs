@@ -120,10 +120,10 @@ fn snapshot_resolves_an_https_remote_with_a_token_from_the_environment() {
     let (stdout, stderr) = text(&with_token);
     assert!(with_token.status.success(), "{stdout}\n{stderr}");
     let lock: Value = serde_json::from_slice(&with_token.stdout).unwrap();
-    let source = &lock["components"][0]["source"];
+    let source = &lock["spec"]["components"][0]["source"];
     assert_eq!(source["repository"], url.as_str());
     assert_eq!(source["commit"], commit.as_str());
-    assert_eq!(lock["components"][0]["chart"]["name"], "secure");
+    assert_eq!(lock["spec"]["components"][0]["chart"]["name"], "secure");
 
     // The host-less variable works too, and a new commit is fetched into the same mirror.
     write_chart(&repo, "chart", "secure", "0.2.0");
@@ -131,7 +131,10 @@ fn snapshot_resolves_an_https_remote_with_a_token_from_the_environment() {
     let from_default = world.snapshot(&manifest, &[("CHORALE_GIT_TOKEN".to_owned(), &token)]);
     assert!(from_default.status.success(), "{:?}", text(&from_default));
     let lock: Value = serde_json::from_slice(&from_default.stdout).unwrap();
-    assert_eq!(lock["components"][0]["source"]["commit"], second.as_str());
+    assert_eq!(
+        lock["spec"]["components"][0]["source"]["commit"],
+        second.as_str()
+    );
 
     // No token, a wrong token, or a wrong per-host token over a right default: an error that
     // names the remote and the variable to fix; a user's input, like a registry's 401.

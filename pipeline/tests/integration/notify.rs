@@ -139,17 +139,22 @@ async fn a_finished_build_tells_its_subscribers_once_and_records_each_delivery()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{:?}", text(&output));
     let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
-    let rows: Vec<(&str, &str, &str, &str, u64)> = listed
+    assert_eq!(listed["kind"], "DeliveryList");
+    let rows: Vec<(&str, &str, &str, &str, u64)> = listed["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| {
+            assert_eq!(
+                d["metadata"]["labels"]["chorale.dev/build"],
+                build.id.as_str()
+            );
             (
-                d["notifier"].as_str().unwrap(),
-                d["channel"].as_str().unwrap(),
-                d["event"].as_str().unwrap(),
-                d["state"].as_str().unwrap(),
-                d["attempts"].as_u64().unwrap(),
+                d["spec"]["notifier"].as_str().unwrap(),
+                d["spec"]["channel"].as_str().unwrap(),
+                d["spec"]["event"].as_str().unwrap(),
+                d["status"]["state"].as_str().unwrap(),
+                d["status"]["attempts"].as_u64().unwrap(),
             )
         })
         .collect();

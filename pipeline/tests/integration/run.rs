@@ -93,13 +93,16 @@ fn json(world: &World, args: &[&str]) -> Value {
 /// The one build recorded in `world`.
 fn only_build(world: &World) -> Value {
     let builds = json(world, &["builds", "list"]);
-    assert_eq!(builds.as_array().unwrap().len(), 1, "{builds:#}");
-    let id = builds[0]["id"].as_str().unwrap().to_owned();
-    json(world, &["builds", "show", &id])["build"].clone()
+    assert_eq!(builds["items"].as_array().unwrap().len(), 1, "{builds:#}");
+    let id = builds["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    json(world, &["builds", "show", &id])
 }
 
 fn stage<'a>(build: &'a Value, name: &str) -> &'a Value {
-    build["stages"]
+    build["status"]["stages"]
         .as_array()
         .unwrap()
         .iter()
@@ -108,7 +111,7 @@ fn stage<'a>(build: &'a Value, name: &str) -> &'a Value {
 }
 
 fn component<'a>(build: &'a Value, name: &str) -> &'a Value {
-    build["components"]
+    build["status"]["components"]
         .as_array()
         .unwrap()
         .iter()
@@ -117,7 +120,7 @@ fn component<'a>(build: &'a Value, name: &str) -> &'a Value {
 }
 
 fn test<'a>(build: &'a Value, name: &str) -> &'a Value {
-    build["tests"]
+    build["status"]["tests"]
         .as_array()
         .unwrap()
         .iter()
@@ -128,17 +131,17 @@ fn test<'a>(build: &'a Value, name: &str) -> &'a Value {
 /// Asserts that the build's cluster is recorded as torn down and, on kube-sim, that no
 /// process, container or network of it is left.
 fn assert_torn_down(world: &World, build: &Value) {
-    let name = build["cluster"]
+    let name = build["status"]["cluster"]
         .as_str()
         .expect("the build names its cluster");
     let clusters = json(world, &["clusters", "list"]);
-    let record = clusters
+    let record = clusters["items"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["cluster"]["name"] == name)
+        .find(|c| c["metadata"]["name"] == name)
         .unwrap_or_else(|| panic!("cluster {name} is recorded: {clusters:#}"));
-    assert_eq!(record["state"], "torn-down", "{record:#}");
+    assert_eq!(record["status"]["state"], "torn-down", "{record:#}");
     if on_sim() {
         assert_no_sim_leftovers(name);
     } else {
@@ -233,24 +236,27 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
     }
 
     let build = only_build(&demo.world);
-    assert_eq!(build["status"], "succeeded", "{build:#}");
+    assert_eq!(build["status"]["phase"], "succeeded", "{build:#}");
     // The cluster (on a real cluster: its namespace) is named after the build, once prefixed.
     assert_eq!(
-        build["cluster"].as_str().unwrap(),
+        build["status"]["cluster"].as_str().unwrap(),
         format!(
             "chorale-{}",
-            build["id"].as_str().unwrap().to_ascii_lowercase()
+            build["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_ascii_lowercase()
         ),
         "{build:#}"
     );
-    let version = build["candidateVersion"].as_str().unwrap();
+    let version = build["status"]["candidateVersion"].as_str().unwrap();
     assert!(version.starts_with("1.0.20"), "{version}");
-    for stage in build["stages"].as_array().unwrap() {
+    for stage in build["status"]["stages"].as_array().unwrap() {
         assert_eq!(stage["status"], "succeeded", "{stage:#}");
     }
     // Waves follow dependsOn: db, cache and docs first; api and worker on db (and cache);
     // web on api and worker.
-    let waves: Vec<(String, u64)> = build["components"]
+    let waves: Vec<(String, u64)> = build["status"]["components"]
         .as_array()
         .unwrap()
         .iter()
@@ -276,7 +282,7 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
         .world
         .state()
         .join("builds")
-        .join(build["id"].as_str().unwrap());
+        .join(build["metadata"]["name"].as_str().unwrap());
     let api_log = read(&build_dir, &component(&build, "api")["log"]);
     assert!(
         api_log.contains(&build_dir.join("bundle/api.tgz").display().to_string()),
@@ -324,7 +330,7 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
     for file in ["report.md", "report.html", "report.xml", "report.json"] {
         assert!(build_dir.join(file).is_file(), "{file} is written");
     }
-    let id = build["id"].as_str().unwrap();
+    let id = build["metadata"]["name"].as_str().unwrap();
     let report = chorale(&demo.world.state(), demo.world.dir.path())
         .args(["report", id, "--format", "md"])
         .output()
@@ -339,7 +345,10 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
     assert_eq!(received.len(), 1, "one message");
     assert_eq!(received[0].verdict, Ok(()), "a well-formed Slack message");
     let deliveries = json(&demo.world, &["notifications", "list", id]);
-    assert_eq!(deliveries[0]["state"], "delivered", "{deliveries:#}");
+    assert_eq!(
+        deliveries["items"][0]["status"]["state"], "delivered",
+        "{deliveries:#}"
+    );
     assert!(
         !std::fs::read_to_string(build_dir.join("report.json"))
             .unwrap()
@@ -365,7 +374,7 @@ fn a_chart_that_fails_to_install_skips_its_dependents_and_the_cluster_goes() {
     assert_eq!(output.status.code(), Some(4), "{stdout}\n{stderr}");
 
     let build = only_build(&demo.world);
-    assert_eq!(build["status"], "failed");
+    assert_eq!(build["status"]["phase"], "failed");
     assert_eq!(stage(&build, "deploy")["status"], "failed");
     assert!(
         stage(&build, "deploy")["message"]
@@ -382,7 +391,7 @@ fn a_chart_that_fails_to_install_skips_its_dependents_and_the_cluster_goes() {
         .world
         .state()
         .join("builds")
-        .join(build["id"].as_str().unwrap());
+        .join(build["metadata"]["name"].as_str().unwrap());
     let log = read(&build_dir, &db["log"]);
     assert!(log.contains("Error:"), "helm's output is kept: {log}");
     // Skipped with the dependency that failed or was skipped: db for api and worker, and
@@ -493,7 +502,7 @@ spec:
         .world
         .state()
         .join("builds")
-        .join(build["id"].as_str().unwrap());
+        .join(build["metadata"]["name"].as_str().unwrap());
     let junit = |test: &Value| -> Vec<(String, String)> {
         test["artefacts"]["junit"]
             .as_array()
@@ -587,7 +596,7 @@ spec:
         .world
         .state()
         .join("builds")
-        .join(build["id"].as_str().unwrap());
+        .join(build["metadata"]["name"].as_str().unwrap());
     let logs = hang["artefacts"]["logs"].as_array().unwrap();
     assert!(!logs.is_empty(), "the pod's log is kept: {hang:#}");
     let junit: String = hang["artefacts"]["junit"]
@@ -622,7 +631,10 @@ fn a_missing_provider_cli_is_an_infrastructure_error_named_clearly() {
         stderr.contains("no test cluster: set spec.cluster.provider in the product"),
         "{stderr}"
     );
-    assert_eq!(json(&world, &["builds", "list"]), serde_json::json!([]));
+    assert_eq!(
+        json(&world, &["builds", "list"])["items"],
+        serde_json::json!([])
+    );
 
     let output = chorale(&world.state(), world.dir.path())
         .env("PATH", "/nonexistent")
@@ -634,11 +646,11 @@ fn a_missing_provider_cli_is_an_infrastructure_error_named_clearly() {
     assert_eq!(output.status.code(), Some(5), "{stdout}\n{stderr}");
     assert!(stderr.contains("kind"), "{stderr}");
     let build = only_build(&world);
-    assert_eq!(build["status"], "failed");
+    assert_eq!(build["status"]["phase"], "failed");
     assert_eq!(stage(&build, "provision")["status"], "failed");
     assert_eq!(stage(&build, "deploy")["status"], "skipped");
     assert_eq!(
-        json(&world, &["clusters", "list"]),
+        json(&world, &["clusters", "list"])["items"],
         serde_json::json!([]),
         "no cluster recorded"
     );
@@ -677,10 +689,10 @@ fn start_hanging_deploy(demo: &Demo) -> (Running, Value) {
         );
         std::thread::sleep(Duration::from_millis(500));
         let builds = json(&demo.world, &["builds", "list"]);
-        if let Some(build) = builds.as_array().unwrap().first() {
-            let id = build["id"].as_str().unwrap().to_owned();
-            let build = json(&demo.world, &["builds", "show", &id])["build"].clone();
-            let db_running = build["components"]
+        if let Some(build) = builds["items"].as_array().unwrap().first() {
+            let id = build["metadata"]["name"].as_str().unwrap().to_owned();
+            let build = json(&demo.world, &["builds", "show", &id]);
+            let db_running = build["status"]["components"]
                 .as_array()
                 .is_some_and(|cs| cs.iter().any(|c| c["component"] == "db"));
             if stage(&build, "deploy")["status"] == "running" && db_running {
@@ -702,10 +714,13 @@ fn sigterm_mid_deploy_tears_the_cluster_down_and_marks_the_build_interrupted() {
     let status = child.0.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let build = only_build(&demo.world);
-    assert_eq!(build["status"], "interrupted", "{build:#}");
+    assert_eq!(build["status"]["phase"], "interrupted", "{build:#}");
     assert_eq!(stage(&build, "deploy")["status"], "interrupted");
     assert!(
-        build["error"].as_str().unwrap().contains("SIGTERM"),
+        build["status"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("SIGTERM"),
         "{build:#}"
     );
     assert_torn_down(&demo.world, &build);
@@ -718,14 +733,14 @@ fn a_run_killed_mid_deploy_is_reaped_by_the_next_start() {
     child.0.kill().unwrap(); // SIGKILL: no teardown, no last word.
     child.0.wait().unwrap();
     assert_eq!(
-        json(&demo.world, &["clusters", "list"])[0]["state"],
+        json(&demo.world, &["clusters", "list"])["items"][0]["status"]["state"],
         "active",
         "the cluster's record outlived its run"
     );
     if on_sim() {
         // A sim cluster does not wait for the reaper: kube-sim sees its owner gone and tears
         // itself down.
-        let name = running["cluster"].as_str().unwrap().to_owned();
+        let name = running["status"]["cluster"].as_str().unwrap().to_owned();
         let deadline = Instant::now() + Duration::from_mins(2);
         while Command::new("pgrep")
             .args(["-f", &format!("kube-sim serve .*--name {name}")])
@@ -743,10 +758,16 @@ fn a_run_killed_mid_deploy_is_reaped_by_the_next_start() {
         assert_no_sim_leftovers(&name);
     }
     let reaped = json(&demo.world, &["clusters", "reap"]);
-    assert_eq!(reaped["interrupted"], serde_json::json!([running["id"]]));
-    assert_eq!(reaped["tornDown"], serde_json::json!([running["cluster"]]));
+    assert_eq!(
+        reaped["interrupted"],
+        serde_json::json!([running["metadata"]["name"]])
+    );
+    assert_eq!(
+        reaped["tornDown"],
+        serde_json::json!([running["status"]["cluster"]])
+    );
     let build = only_build(&demo.world);
-    assert_eq!(build["status"], "interrupted", "{build:#}");
+    assert_eq!(build["status"]["phase"], "interrupted", "{build:#}");
     assert_eq!(stage(&build, "deploy")["status"], "interrupted");
     assert_eq!(component(&build, "db")["status"], "interrupted");
     assert_torn_down(&demo.world, &build);
