@@ -155,10 +155,18 @@ pub async fn reap(context: &Context) -> Result<Reaped, Error> {
             .clusters(Some(ClusterState::TeardownFailed))
             .await?,
     );
-    // Running builds of dead processes; any build with a cluster to look at, and the rest.
+    // Running builds of dead processes: gone from this host, or (on any host) silent past
+    // their lease.
+    let expired = context.store.expired_leases().await?;
     for mut build in context.store.running_builds().await? {
-        if build.owner.as_ref().is_none_or(|owner| !is_alive(owner)) {
-            mark_interrupted(&mut build, "the process running it stopped");
+        let silent = expired.contains(&build.id);
+        if silent || build.owner.as_ref().is_none_or(|owner| !is_alive(owner)) {
+            let reason = if silent {
+                "the process running it stopped (its lease ran out)"
+            } else {
+                "the process running it stopped"
+            };
+            mark_interrupted(&mut build, reason);
             context.store.save_build(&build).await?;
             reaped.interrupted.push(build.id.clone());
         }

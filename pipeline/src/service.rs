@@ -1,6 +1,6 @@
-//! `chorale serve`: one process runs the HTTP API, the scheduler, the build workers, and at
-//! start the duties
-//! a dead process may have left (the reaper, the delivery resumer). On SIGTERM it stops taking
+//! `chorale serve`: one process runs the HTTP API, the scheduler, the build workers, and the
+//! duties a dead process may leave (the reaper, the delivery resumer), at start and then every
+//! half a build's lease. On SIGTERM it stops taking
 //! requests and claiming builds, lets running builds finish for a grace period, then
 //! interrupts them: their clusters are torn down and they are recorded as interrupted.
 
@@ -58,15 +58,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl Future<Output = String> + Send + 'static,
 ) -> Result<(), Error> {
-    if let Err(error) = reap(&context, &Ignore).await {
-        tracing::warn!(%error, "reaping what an earlier process left failed");
-    }
-    tokio::spawn({
-        let context = context.clone();
-        async move { resume_deliveries(&context).await }
-    });
     let queued = Arc::new(Notify::new());
     let (stopping, stop_claiming) = watch::channel(false);
+    let housekeeping = tokio::spawn(housekeeping_loop(
+        context.clone(),
+        config.defaults.lease / 2,
+        stop_claiming.clone(),
+    ));
     let (interrupt_with, interrupt) = watch::channel(None::<String>);
     let workers = (0..config.workers.max(1))
         .map(|index| {
@@ -109,6 +107,7 @@ pub async fn serve(
     })
     .await;
     let _ = scheduler.await;
+    let _ = housekeeping.await;
     let name = signal
         .borrow()
         .clone()
@@ -202,6 +201,45 @@ async fn worker(
                 }
             }
             Err(error) => tracing::warn!(%error, "a queued build failed"),
+        }
+    }
+}
+
+/// The duties no request asks for, at start and then every `every` (half a build's lease)
+/// until told to stop: builds whose process is gone, on this host or silent past their lease
+/// on any, are marked interrupted, reported and announced, and their clusters torn down
+/// (with clusters past their TTL); deliveries a dead process left unsent are sent again.
+async fn housekeeping_loop(context: Context, every: Duration, mut stop: watch::Receiver<bool>) {
+    let mut resuming: Option<tokio::task::JoinHandle<()>> = None;
+    while !*stop.borrow() {
+        match reap(&context, &Ignore).await {
+            Ok(reaped) => {
+                for build in &reaped.interrupted {
+                    tracing::warn!(build, "a build's process is gone: marked interrupted");
+                }
+                for (cluster, error) in &reaped.failed {
+                    tracing::warn!(
+                        cluster,
+                        error,
+                        "a cluster's teardown failed; tried again later"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "reaping failed"),
+        }
+        // Sending may wait out retries: it never holds up the reaper, and one at a time.
+        if resuming
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+        {
+            let context = context.clone();
+            resuming = Some(tokio::spawn(async move {
+                resume_deliveries(&context).await;
+            }));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            changed = stop.changed() => if changed.is_err() { return; }
         }
     }
 }

@@ -46,6 +46,7 @@ mod access;
 mod baseline;
 mod counts;
 mod deliveries;
+mod leases;
 mod occurrences;
 mod pages;
 mod products;
@@ -129,6 +130,14 @@ impl Store {
                             .execute(&mut *conn)
                             .await?;
                         sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                    } else {
+                        // Chorale's transactions are a few statements with no other work
+                        // between them: a session idle inside one belongs to a process that
+                        // hangs or is cut off, and the server ends it so that its row locks
+                        // do not hold up the replicas reaping its builds.
+                        sqlx::query("SET idle_in_transaction_session_timeout = '15s'")
                             .execute(&mut *conn)
                             .await?;
                     }

@@ -250,6 +250,19 @@ pub(crate) struct BuildOptions {
     /// How long one component's helm install may take.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     deploy_timeout: Duration,
+    /// How long a build stays owned without a heartbeat (renewed every third of it); a build
+    /// whose lease ran out is reaped by any Chorale on the same database.
+    #[arg(long, default_value = "30s", value_parser = parse_lease)]
+    lease: Duration,
+}
+
+fn parse_lease(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        lease if lease >= Duration::from_secs(3) => Ok(lease),
+        _ => Err(format!(
+            "`{text}` is too short for a lease; give at least 3s"
+        )),
+    }
 }
 
 fn parse_provider(text: &str) -> Result<ProviderKind, String> {
@@ -411,6 +424,7 @@ pub(crate) fn run_request(
         },
         parallelism: options.parallelism,
         deploy_timeout: options.deploy_timeout,
+        lease: options.lease,
         trigger: trigger.to_owned(),
         skip_unchanged: false,
     }

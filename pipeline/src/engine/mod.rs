@@ -28,7 +28,7 @@ use crate::clusters::{self, ClusterRequest, build_dir};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::manifest::{Product, load_product};
-use crate::resources::build::{Build, Stage, Status};
+use crate::resources::build::{Build, ProductSource, RecordedRequest, Stage, Status};
 use crate::resources::cluster::{ClusterRecord, ClusterState};
 use crate::resources::lock::Lock;
 
@@ -64,7 +64,14 @@ pub struct RunRequest {
     /// End the build `skipped`, before its bundle, when its lock equals the last green
     /// build's (the schedule's `skipUnchanged`).
     pub skip_unchanged: bool,
+    /// How long the build stays owned by this process without a heartbeat: it is renewed every
+    /// third of it while the build runs, and a build whose lease ran out is reaped by any
+    /// process on the same database.
+    pub lease: Duration,
 }
+
+/// The lease of a build unless the caller says otherwise.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,10 +194,21 @@ pub async fn run_build(
     build.status = Status::Running;
     build.owner = Some(clusters::this_process());
     recorder.started(&build).await?;
+    let recorded = RecordedRequest {
+        product: ProductSource::File {
+            path: request.manifest.clone(),
+        },
+        skip_unchanged: request.skip_unchanged,
+    };
+    let recorded = serde_json::to_string(&recorded).expect("a request serialises");
+    context.store.record_request(&build.id, &recorded).await?;
+    context.store.renew_lease(&build.id, request.lease).await?;
 
+    let id = build.id.clone();
     let result = tokio::select! {
         result = stages(context, recorder, request, *provider, &product, destination.as_ref(), &mut build) => result,
         signal = interrupt => Err(Error::Interrupted(signal)),
+        lost = heartbeat(context, &id, request.lease) => Err(Error::Interrupted(lost)),
     };
     if let Err(Error::Interrupted(signal)) = &result {
         let reason = format!("interrupted by {signal}");
@@ -212,10 +230,24 @@ pub async fn run_build(
     Ok(RunOutcome { build, verdict })
 }
 
+/// Renew the lease of the running build `id` every third of `lease`; ends (with what stopped
+/// the build) when the build is no longer running: another process found the lease run out
+/// and reaped it. A renewal the database refuses is tried again at the next beat.
+async fn heartbeat(context: &Context, id: &str, lease: Duration) -> String {
+    loop {
+        tokio::time::sleep(lease / 3).await;
+        match context.store.renew_lease(id, lease).await {
+            Ok(true) => {}
+            Ok(false) => return "the loss of its lease (another process reaped it)".to_owned(),
+            Err(error) => tracing::warn!(%error, build = id, "the build's lease was not renewed"),
+        }
+    }
+}
+
 /// Write the ended build's report into its folder and tell the product's notifiers. Neither
 /// can fail the build: a report that cannot be written is a warning, and deliveries record
 /// their own failures.
-async fn report_and_notify(
+pub(crate) async fn report_and_notify(
     context: &Context,
     recorder: Recorder<'_>,
     product: &Product,

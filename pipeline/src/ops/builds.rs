@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::access::authorize;
 use super::products::write_and_load;
@@ -13,18 +13,7 @@ use crate::engine::events::Observer;
 use crate::engine::{RunOutcome, RunRequest, run_build};
 use crate::errors::Error;
 use crate::resources::access::{AuditEvent, Identity, Role};
-use crate::resources::build::{Build, Status};
-
-/// What a queued build keeps of its request, to be run by whichever worker claims it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct QueuedRequest {
-    /// The product file written out for it.
-    manifest: PathBuf,
-    /// Whether an unchanged lock ends it skipped.
-    #[serde(default)]
-    skip_unchanged: bool,
-}
+use crate::resources::build::{Build, ProductSource, RecordedRequest, Status};
 
 /// What `POST /api/v1/products/{name}/builds` may say (nothing yet: every option comes from
 /// the server's configuration); unknown fields are refused.
@@ -97,19 +86,40 @@ pub(crate) async fn queue_build(
     let record = super::products::get_product(context, identity, name).await?;
     let manifest = product_files(context, name, record.generation, &record.manifest)?;
     let request = RunRequest {
-        manifest: manifest.clone(),
+        manifest,
         trigger: trigger.to_owned(),
         skip_unchanged,
         ..defaults.clone()
     };
     let build = request.check(context)?.queued_build();
-    let queued = serde_json::to_string(&QueuedRequest {
-        manifest,
+    let queued = serde_json::to_string(&RecordedRequest {
+        product: ProductSource::Registered {
+            name: name.to_owned(),
+            generation: record.generation,
+            body: record.manifest,
+        },
         skip_unchanged,
     })
     .expect("a request serialises");
     context.store.queue_build(&build, &queued, &audit).await?;
     Ok(build)
+}
+
+/// The product file a recorded request names (a registered product's generation is written out
+/// in this process's state folder: the process that queued it may be on another host), and
+/// whether an unchanged lock ends the build skipped.
+pub(crate) fn read_request(context: &Context, recorded: &str) -> Result<(PathBuf, bool), Error> {
+    let recorded: RecordedRequest = serde_json::from_str(recorded)
+        .map_err(|e| Error::Invalid(format!("the build's recorded request does not read: {e}")))?;
+    let manifest = match &recorded.product {
+        ProductSource::Registered {
+            name,
+            generation,
+            body,
+        } => product_files(context, name, *generation, body)?,
+        ProductSource::File { path } => path.clone(),
+    };
+    Ok((manifest, recorded.skip_unchanged))
 }
 
 /// Claim the oldest queued build and run it with `defaults`; `None` when none is queued. A
@@ -124,17 +134,15 @@ pub async fn run_next_queued(
     let Some((mut build, queued)) = context.store.claim_queued_build(&owner).await? else {
         return Ok(None);
     };
-    let checked = serde_json::from_str::<QueuedRequest>(&queued)
-        .map_err(|e| Error::Invalid(format!("the queued request does not read: {e}")))
-        .and_then(|queued| {
-            RunRequest {
-                manifest: queued.manifest,
-                trigger: build.trigger.clone(),
-                skip_unchanged: queued.skip_unchanged,
-                ..defaults.clone()
-            }
-            .check(context)
-        });
+    let checked = read_request(context, &queued).and_then(|(manifest, skip_unchanged)| {
+        RunRequest {
+            manifest,
+            trigger: build.trigger.clone(),
+            skip_unchanged,
+            ..defaults.clone()
+        }
+        .check(context)
+    });
     match checked {
         Ok(run) => Ok(Some(
             Box::pin(run_build(context, &run, build, observer, interrupt)).await?,

@@ -35,6 +35,9 @@ pub async fn reap(context: &Context, observer: &dyn Observer) -> Result<Reaped, 
         observer.event(&BuildEvent::Housekeeping {
             message: format!("build {build} was interrupted earlier"),
         });
+        if let Err(error) = report_interrupted(context, build).await {
+            tracing::warn!(%error, build, "the report of an interrupted build was not written");
+        }
     }
     for cluster in &reaped.torn_down {
         observer.event(&BuildEvent::Housekeeping {
@@ -42,6 +45,27 @@ pub async fn reap(context: &Context, observer: &dyn Observer) -> Result<Reaped, 
         });
     }
     Ok(reaped)
+}
+
+/// Write the report of `id`, a build just found interrupted, and tell its product's notifiers
+/// (once: a delivery is recorded once per build, notifier and event, whoever reaps it).
+async fn report_interrupted(context: &Context, id: &str) -> Result<(), Error> {
+    let Some(build) = context.store.build(id).await? else {
+        return Ok(());
+    };
+    let recorded = context
+        .store
+        .build_request(id)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("build {id} recorded no request")))?;
+    let (manifest, _) = builds::read_request(context, &recorded)?;
+    let product = load_product(&manifest)?;
+    let recorder = Recorder {
+        store: &context.store,
+        observer: &crate::engine::events::Ignore,
+    };
+    crate::engine::report_and_notify(context, recorder, &product, &build).await;
+    Ok(())
 }
 
 /// Send again the deliveries a dead process left unsent (once their sender's lease ran out).

@@ -351,6 +351,40 @@ impl Build {
     }
 }
 
+/// Where a build's product comes from, recorded with the build so that whichever process runs
+/// it, or reaps it when its process is gone, loads the same product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "source")]
+pub enum ProductSource {
+    /// A registered product: its manifest as registered (the product and its components as a
+    /// multi-document body) at that generation.
+    #[serde(rename_all = "camelCase")]
+    Registered {
+        /// The product's name.
+        name: String,
+        /// The generation the build uses.
+        generation: i64,
+        /// The manifest.
+        body: String,
+    },
+    /// A product file (`chorale run FILE`).
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+    },
+}
+
+/// What a build was asked with, as its record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedRequest {
+    /// Its product.
+    pub product: ProductSource,
+    /// Whether an unchanged lock ends it skipped.
+    #[serde(default)]
+    pub skip_unchanged: bool,
+}
+
 /// What a build was asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -1,5 +1,7 @@
 //! One contract for the state store, run against SQLite and a throw-away PostgreSQL.
 
+use std::time::Duration;
+
 use chorale::resources::access::{AuditEvent, Identity, Role, Token};
 use chorale::resources::build::{
     Build, BundleRef, ComponentDeploy, Owner, Stage, Status, TestArtefacts, TestRun,
@@ -48,7 +50,7 @@ async fn contract(store: Store) {
         Some(&first)
     );
     // Recorded a few milliseconds later (times are kept to the millisecond).
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
     store.put_lock(&second).await.unwrap();
     assert_eq!(
         store.latest_lock("demo").await.unwrap().as_ref(),
@@ -334,6 +336,42 @@ async fn service_contract(store: Store) {
         status: Some(Status::Running),
     };
     assert_eq!(store.build_page(&even, 10, None).await.unwrap().len(), 3);
+
+    // Leases, by the database's clock: a renewed one holds, one that ran out is found, and a
+    // build no longer running cannot be renewed (its owner learns it was reaped).
+    assert!(
+        store
+            .renew_lease(&ids[0], Duration::from_mins(1))
+            .await
+            .unwrap()
+    );
+    assert!(store.renew_lease(&ids[1], Duration::ZERO).await.unwrap());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.expired_leases().await.unwrap(), [ids[1].clone()]);
+    let mut reaped = store.build(&ids[1]).await.unwrap().unwrap();
+    reaped.finish(Status::Interrupted, Some("its lease ran out".to_owned()));
+    store.save_build(&reaped).await.unwrap();
+    assert!(
+        !store
+            .renew_lease(&ids[1], Duration::from_mins(1))
+            .await
+            .unwrap()
+    );
+    assert!(store.expired_leases().await.unwrap().is_empty());
+    assert_eq!(store.build_request(&ids[0]).await.unwrap(), None);
+    store
+        .record_request(&ids[0], "{\"first\":1}")
+        .await
+        .unwrap();
+    store
+        .record_request(&ids[0], "{\"second\":2}")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.build_request(&ids[0]).await.unwrap().as_deref(),
+        Some("{\"first\":1}"),
+        "a recorded request is kept"
+    );
 }
 
 #[tokio::test]
