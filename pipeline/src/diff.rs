@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::errors::Error;
 use crate::resources::lock::{Lock, LockedComponent};
 
 /// An old and a new value.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Change {
     /// Before.
     pub old: String,
@@ -18,14 +18,38 @@ pub struct Change {
     pub new: String,
 }
 
+/// Whether a component is new, gone or different.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
+pub enum ChangeKind {
+    /// Only in the new lock.
+    Added,
+    /// Only in the old lock.
+    Removed,
+    /// In both, pinned differently.
+    Changed,
+}
+
 /// How one component differs between two locks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ComponentDiff {
     /// The component.
     pub name: String,
     /// `added`, `removed` or `changed`.
-    pub kind: &'static str,
+    pub kind: ChangeKind,
     /// The git commit, when it moved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<Change>,
@@ -38,7 +62,7 @@ pub struct ComponentDiff {
 }
 
 /// The differences between two locks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LockDiff {
     /// The old lock id.
     pub from: String,
@@ -65,10 +89,10 @@ pub fn diff(from: &Lock, to: &Lock) -> LockDiff {
         .filter_map(|name| {
             let (a, b) = (old.get(name).copied(), new.get(name).copied());
             let kind = match (a, b) {
-                (None, Some(_)) => "added",
-                (Some(_), None) => "removed",
+                (None, Some(_)) => ChangeKind::Added,
+                (Some(_), None) => ChangeKind::Removed,
                 (Some(a), Some(b)) if a == b => return None,
-                _ => "changed",
+                _ => ChangeKind::Changed,
             };
             let commit_of = |c: Option<&LockedComponent>| {
                 c.and_then(|c| c.source.as_ref())
@@ -216,7 +240,7 @@ mod tests {
         let names: Vec<(&str, &str)> = d
             .components
             .iter()
-            .map(|c| (c.name.as_str(), c.kind))
+            .map(|c| (c.name.as_str(), c.kind.into()))
             .collect();
         assert_eq!(
             names,

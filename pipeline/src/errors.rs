@@ -258,6 +258,18 @@ pub enum Error {
         /// The role needed.
         needed: crate::resources::access::Role,
     },
+    /// A Chorale server refused a request (`--server`): its status and its problem's detail
+    /// (with every manifest error it lists).
+    #[error("the server answered {status}: {detail}")]
+    Server {
+        /// The HTTP status.
+        status: u16,
+        /// What it said.
+        detail: String,
+    },
+    /// A Chorale server could not be reached, or answered what is not Chorale's API.
+    #[error("{0}")]
+    Unreachable(String),
     /// Writing output failed.
     #[error("{path}: {source}")]
     Io {
@@ -272,6 +284,7 @@ impl Error {
     /// The exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
+            Self::Server { status, .. } if *status < 500 => exit::INVALID_INPUT,
             Self::Manifest(_)
             | Self::NotFound(_)
             | Self::NoSuchBuild(_)
@@ -295,7 +308,9 @@ impl Error {
             | Self::Cluster(_)
             | Self::Kube(_)
             | Self::Helm(_)
-            | Self::Fetch(_) => exit::INFRASTRUCTURE,
+            | Self::Fetch(_)
+            | Self::Server { .. }
+            | Self::Unreachable(_) => exit::INFRASTRUCTURE,
             Self::Interrupted(_) => exit::INTERRUPTED,
         }
     }

@@ -10,14 +10,15 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
 
+use crate::api::metrics::Metrics;
 use crate::api::{ApiState, router};
 use crate::context::Context;
 use crate::engine::RunRequest;
-use crate::engine::events::Ignore;
+use crate::engine::events::{Both, Ignore, Stored};
 use crate::errors::Error;
 use crate::ops::builds::run_next_queued;
 use crate::ops::{reap, resume_deliveries};
-use crate::scheduler::run::{Schedules, tick};
+use crate::scheduler::run::{Recorded, Schedules, tick};
 
 /// How often the scheduler looks at the schedules.
 const SCHEDULER_TICK: Duration = Duration::from_millis(500);
@@ -59,6 +60,7 @@ pub async fn serve(
     stop: impl Future<Output = String> + Send + 'static,
 ) -> Result<(), Error> {
     let queued = Arc::new(Notify::new());
+    let metrics = Arc::new(Metrics::default());
     let (stopping, stop_claiming) = watch::channel(false);
     let housekeeping = tokio::spawn(housekeeping_loop(
         context.clone(),
@@ -73,9 +75,10 @@ pub async fn serve(
             let queued = Arc::clone(&queued);
             let stop = stop_claiming.clone();
             let interrupt = interrupt.clone();
+            let metrics = Arc::clone(&metrics);
             std::thread::Builder::new()
                 .name(format!("chorale-worker-{index}"))
-                .spawn(move || worker_thread(&open, defaults, &queued, stop, &interrupt))
+                .spawn(move || worker_thread(&open, defaults, &queued, stop, &interrupt, &metrics))
                 .map_err(|source| Error::Io {
                     path: "chorale-worker".into(),
                     source,
@@ -87,12 +90,13 @@ pub async fn serve(
         config.defaults.clone(),
         Arc::clone(&queued),
         stop_claiming.clone(),
+        Arc::clone(&metrics),
     ));
     let state = ApiState {
         context,
         defaults: config.defaults,
         queued: Arc::clone(&queued),
-        metrics: Arc::default(),
+        metrics,
     };
     let (signal_with, signal) = watch::channel(None::<String>);
     let served = axum::serve(
@@ -139,6 +143,7 @@ fn worker_thread(
     queued: &Notify,
     stop: watch::Receiver<bool>,
     interrupt: &watch::Receiver<Option<String>>,
+    metrics: &Metrics,
 ) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -158,7 +163,7 @@ fn worker_thread(
         )
         .await
         {
-            Ok(context) => worker(context, defaults, queued, stop, interrupt).await,
+            Ok(context) => worker(context, defaults, queued, stop, interrupt, metrics).await,
             Err(error) => tracing::error!(%error, "a build worker cannot open the state"),
         }
     });
@@ -171,6 +176,7 @@ async fn worker(
     queued: &Notify,
     mut stop: watch::Receiver<bool>,
     interrupt: &watch::Receiver<Option<String>>,
+    metrics: &Metrics,
 ) {
     while !*stop.borrow() {
         let mut interrupt = interrupt.clone();
@@ -186,7 +192,11 @@ async fn worker(
                 None => std::future::pending().await,
             }
         };
-        match run_next_queued(&context, &defaults, &Ignore, interrupted).await {
+        let events = Stored::start(context.store.clone());
+        let observer = Both(&events, metrics);
+        let outcome = run_next_queued(&context, &defaults, &observer, interrupted).await;
+        events.finish().await;
+        match outcome {
             Ok(Some(outcome)) => tracing::info!(
                 build = %outcome.build.id,
                 status = %outcome.build.status,
@@ -251,12 +261,16 @@ async fn schedule_loop(
     defaults: RunRequest,
     queued: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
 ) {
     let mut schedules = Schedules::default();
     while !*stop.borrow() {
         match tick(&context, &defaults, &mut schedules).await {
             Ok(recorded) => {
-                for occurrence in recorded {
+                for Recorded { occurrence, lag } in recorded {
+                    if let Some(lag) = lag {
+                        metrics.scheduled(lag);
+                    }
                     tracing::info!(
                         product = %occurrence.product,
                         fire_at = %occurrence.fire_at,

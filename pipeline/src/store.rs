@@ -46,6 +46,7 @@ mod access;
 mod baseline;
 mod counts;
 mod deliveries;
+mod events;
 mod leases;
 mod occurrences;
 mod pages;
@@ -53,6 +54,7 @@ mod products;
 mod queue;
 
 pub use counts::Counts;
+pub use events::StoredEvent;
 pub use pages::{BuildFilter, PageStart};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -293,7 +295,9 @@ impl Store {
         .transpose()
     }
 
-    /// Write a build and its stages (insert or replace), atomically.
+    /// Write a build and its stages (insert or replace), atomically. A build that has ended
+    /// stays ended: its status and error are not written over (a process that finds its build
+    /// reaped or replaced records what it did last, not a new verdict).
     pub async fn save_build(&self, build: &Build) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         write_build(&mut tx, build).await?;
@@ -405,7 +409,7 @@ impl Store {
     }
 
     /// Fill in a build's stages, component deploys and tests.
-    async fn with_details(&self, mut build: Build) -> Result<Build, StoreError> {
+    pub(crate) async fn with_details(&self, mut build: Build) -> Result<Build, StoreError> {
         let rows = sqlx::query(
             "SELECT name, status, started_at, finished_at, message FROM build_stages
              WHERE build_id = $1 ORDER BY position",
@@ -573,7 +577,8 @@ async fn write_build(
              bundle_digest = excluded.bundle_digest, error = excluded.error,
              owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
              candidate_version = excluded.candidate_version,
-             cluster_name = excluded.cluster_name",
+             cluster_name = excluded.cluster_name
+         WHERE builds.status IN ('pending', 'running')",
     )
     .bind(&build.id)
     .bind(&build.product)

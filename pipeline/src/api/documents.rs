@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ops::products::documents;
 use crate::resources::API_VERSION;
@@ -14,13 +14,13 @@ use crate::resources::occurrence::Occurrence;
 use crate::resources::product::ProductRecord;
 
 /// A registered product.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductDocument {
     /// `chorale.dev/v1alpha1`.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// `Product`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Name, generation, creation time.
     pub metadata: ObjectMeta,
     /// The product manifest's `spec`, as registered.
@@ -31,7 +31,7 @@ pub struct ProductDocument {
 }
 
 /// What Chorale knows of a registered product.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProductStatus {
     /// When this generation was registered.
@@ -45,7 +45,7 @@ pub struct ProductStatus {
 }
 
 /// Where a product's schedule stands.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleStatus {
     /// The next fire times (the database's clock), soonest first.
@@ -64,8 +64,8 @@ impl ProductDocument {
             .and_then(|manifest| manifest.get("spec").cloned())
             .unwrap_or_default();
         Self {
-            api_version: API_VERSION,
-            kind: "Product",
+            api_version: API_VERSION.to_owned(),
+            kind: "Product".to_owned(),
             metadata: ObjectMeta {
                 name: record.name.clone(),
                 generation: Some(record.generation),

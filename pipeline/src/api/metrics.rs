@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text format: HTTP requests by route, method and code (counted
-//! as they are answered), and, read from the store at each scrape, builds by product and status,
-//! the build queue's depth, deliveries by state and active clusters.
+//! as they are answered), how long the stages of this replica's builds took and how late its
+//! scheduler started builds (histograms), and, read from the store at each scrape, builds by
+//! product and status, the build queue's depth, deliveries by state and active clusters.
 
 use std::sync::Arc;
 
@@ -13,10 +14,13 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::ApiState;
 use super::problem::Problem;
+use crate::engine::events::{BuildEvent, Observer};
+use crate::resources::build::Stage;
 
 /// The media type of the Prometheus text format.
 const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -28,10 +32,55 @@ struct RequestLabels {
     code: String,
 }
 
-/// The counters kept in memory between scrapes.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: String,
+}
+
+/// The counters and histograms kept in memory between scrapes. As an [`Observer`] of the builds
+/// this replica runs, it times their stages.
+#[derive(Debug, Clone)]
 pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
+    stage_seconds: Family<StageLabels, Histogram, fn() -> Histogram>,
+    scheduler_lag: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            // 0.5 s to about 1.2 hours.
+            stage_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.5, 2.0, 14))
+            }),
+            // 10 ms to about 80 s.
+            scheduler_lag: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
+        }
+    }
+}
+
+impl Metrics {
+    /// A build of this replica's scheduler was queued `seconds` after its fire time.
+    pub fn scheduled(&self, seconds: f64) {
+        self.scheduler_lag.observe(seconds);
+    }
+
+    fn stage_ended(&self, stage: Stage, seconds: f64) {
+        self.stage_seconds
+            .get_or_create(&StageLabels {
+                stage: stage.as_str().to_owned(),
+            })
+            .observe(seconds);
+    }
+}
+
+impl Observer for Metrics {
+    fn event(&self, event: &BuildEvent) {
+        if let BuildEvent::StageEnded { stage, seconds, .. } = event {
+            self.stage_ended(*stage, *seconds);
+        }
+    }
 }
 
 /// Count every answer by its route (the template, e.g. `/api/v1/builds/{id}`), method and code.
@@ -81,6 +130,16 @@ pub async fn metrics(State(state): State<ApiState>) -> Result<Response, Problem>
         "http_requests",
         "HTTP requests answered, by route, method and status code",
         state.metrics.requests.clone(),
+    );
+    registry.register(
+        "stage_duration_seconds",
+        "How long the stages of the builds this replica ran took, by stage",
+        state.metrics.stage_seconds.clone(),
+    );
+    registry.register(
+        "scheduler_lag_seconds",
+        "From a fire time to its build queued by this replica's scheduler",
+        state.metrics.scheduler_lag.clone(),
     );
     let builds = Family::<BuildLabels, Gauge>::default();
     let mut queued = 0;

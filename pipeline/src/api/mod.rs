@@ -10,6 +10,7 @@
 
 pub mod caller;
 pub mod documents;
+pub mod events;
 pub mod metrics;
 pub mod problem;
 pub mod records;
@@ -93,8 +94,10 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(routes::list_tokens, routes::create_token))
         .routes(routes!(routes::revoke_token))
         .routes(routes!(routes::list_audit))
+        .routes(routes!(events::build_events))
         .routes(routes!(records::get_report))
         .routes(routes!(records::get_file))
+        .routes(routes!(records::get_bundle))
         .routes(routes!(records::list_deliveries))
         .routes(routes!(records::get_lock))
         .routes(routes!(records::get_diff))

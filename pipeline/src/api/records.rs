@@ -20,6 +20,7 @@ use crate::errors::Error;
 use crate::ops::access::authorize;
 use crate::resources::access::Role;
 use crate::resources::build::Build;
+use crate::resources::bundle::BundleDocument;
 use crate::resources::cluster::{ClusterDocument, ClusterList, ClusterRecord, ClusterState};
 use crate::resources::delivery::{DeliveryDocument, DeliveryList};
 use crate::resources::is_label;
@@ -27,7 +28,7 @@ use crate::resources::lock::{Lock, LockDocument};
 use crate::store::PageStart;
 
 /// The build `id` (a whole id, checked before the store sees it).
-async fn build_of(state: &ApiState, id: &str) -> Result<Build, Problem> {
+pub(super) async fn build_of(state: &ApiState, id: &str) -> Result<Build, Problem> {
     build_id(id)?;
     Ok(state
         .context
@@ -154,6 +155,34 @@ pub async fn get_file(
         bytes,
     )
         .into_response())
+}
+
+/// The bundle a build pushed: its digest, repository, tags, lock and charts.
+#[utoipa::path(get, path = "/api/v1/builds/{id}/bundle", tag = "builds",
+    params(("id" = String, Path, description = "The build id")),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = BundleDocument), (status = 400, body = ProblemDocument),
+        (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
+        (status = 404, body = ProblemDocument)))]
+pub async fn get_bundle(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<BundleDocument>, Problem> {
+    authorize(&caller.identity, Role::Viewer)?;
+    let build = build_of(&state, &id).await?;
+    let no_bundle = || Error::NoSuch {
+        kind: "bundle of build",
+        name: id.clone(),
+        hint: "a build has one once its bundle stage succeeded",
+    };
+    let pushed = build.bundle.ok_or_else(no_bundle)?;
+    let bundle = (state.context.store)
+        .bundle(&pushed.repository, &pushed.digest)
+        .await
+        .map_err(Error::from)?
+        .ok_or_else(no_bundle)?;
+    Ok(Json(BundleDocument::from(bundle)))
 }
 
 /// A lock id as the API takes it: `sha256:` and 64 lower-case hex digits.

@@ -1,7 +1,9 @@
 //! The `chorale` command line: argument parsing and one call into the library per subcommand.
 
+mod client;
 mod notifications;
 pub mod progress;
+mod remote;
 mod render;
 mod service;
 
@@ -17,6 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use chorale_runners::ClusterError;
 use chorale_runners::cluster::{ProviderKind, ProviderOptions};
 
+use crate::api::documents::ProductDocument;
 use crate::clusters::ClusterRequest;
 use crate::context::Context;
 use crate::errors::{Error, exit};
@@ -65,6 +68,13 @@ pub(crate) struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Ask this Chorale server (`chorale serve`'s URL) instead of the state folder: run,
+    /// apply, builds, report, diff, notifications list BUILD, clusters list.
+    #[arg(long, global = true, env = "CHORALE_SERVER", value_name = "URL")]
+    server: Option<String>,
+    /// The file whose first line is the API token for --server (default: CHORALE_TOKEN).
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -89,8 +99,17 @@ pub(crate) struct OutputArg {
     pub(crate) output: Output,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Subcommand, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
 enum Command {
+    /// Register a product (or change it) from its manifest and component files, checked as
+    /// `validate` checks them; the service's scheduled and triggered builds use it.
+    Apply {
+        /// The product manifest.
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Check a product manifest and its component files; print every error.
     Validate {
         /// The product manifest.
@@ -463,8 +482,46 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
     })
 }
 
+impl Command {
+    /// The subcommand's name.
+    fn name(&self) -> &'static str {
+        self.into()
+    }
+}
+
+/// What `apply` says of the product it registered.
+fn applied(product: &ProductDocument) -> String {
+    format!(
+        "product `{}` registered (generation {})",
+        product.metadata.name,
+        product.metadata.generation.unwrap_or_default()
+    )
+}
+
 async fn run(cli: Cli) -> Result<i32, Error> {
+    if let Some(server) = &cli.global.server {
+        let token = client::Client::token(cli.global.token_file.as_deref())?;
+        let client = client::Client::new(server, token)?;
+        return Box::pin(remote::run(&client, cli.command)).await;
+    }
     match cli.command {
+        Command::Apply { file, output } => {
+            let context = context(&cli.global).await?;
+            let (name, body) = crate::ops::products::body_of_file(&file)?;
+            let local = crate::resources::access::Identity::local();
+            let audit = crate::resources::access::AuditEvent::new(
+                &local,
+                "products.apply",
+                format!("products/{name}"),
+            );
+            let record =
+                crate::ops::products::apply_product(&context, &local, &name, &body, audit).await?;
+            let product = ProductDocument::of(&record);
+            print(&match output.output {
+                Output::Json => json(&product),
+                Output::Text => applied(&product),
+            });
+        }
         Command::Run(args) => return Box::pin(run_command(&cli.global, *args)).await,
         Command::Serve(args) => service::serve(&cli.global, &args).await?,
         Command::Tokens { command } => service::tokens(&cli.global, command).await?,
@@ -474,12 +531,11 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             match command {
                 ClustersCommand::List { output } => {
                     let records = context.store.clusters(None).await?;
+                    let clusters: Vec<ClusterDocument> =
+                        records.into_iter().map(ClusterDocument::from).collect();
                     print(&match output.output {
-                        Output::Json => json(&ClusterList::new(
-                            records.iter().cloned().map(ClusterDocument::from).collect(),
-                            None,
-                        )),
-                        Output::Text => render::clusters(&records),
+                        Output::Json => json(&ClusterList::new(clusters, None)),
+                        Output::Text => render::clusters(&clusters),
                     });
                 }
                 ClustersCommand::Reap { output } => {

@@ -122,7 +122,8 @@ pub fn line(event: &BuildEvent) -> Option<String> {
         | BuildEvent::ComponentDeployed { .. }
         | BuildEvent::TestStarted { .. }
         | BuildEvent::TestEnded { .. }
-        | BuildEvent::Ended { .. } => return None,
+        | BuildEvent::Ended { .. }
+        | BuildEvent::Closed => return None,
     })
 }
 

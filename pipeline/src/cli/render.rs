@@ -10,8 +10,9 @@ use crate::ops::Bundled;
 use crate::resources::access::{AuditEvent, Token};
 use crate::resources::build::Build;
 use crate::resources::bundle::BundleOutcome;
-use crate::resources::cluster::ClusterRecord;
+use crate::resources::cluster::ClusterDocument;
 use crate::resources::lock::Lock;
+use crate::resources::meta::BUILD_LABEL;
 
 fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
@@ -257,24 +258,28 @@ pub fn audit(events: &[AuditEvent]) -> String {
 }
 
 /// Recorded clusters as a table.
-pub fn clusters(records: &[ClusterRecord]) -> String {
-    if records.is_empty() {
+pub fn clusters(clusters: &[ClusterDocument]) -> String {
+    if clusters.is_empty() {
         return "no clusters recorded\n".to_owned();
     }
     let mut out = format!(
         "{:32}  {:9}  {:15}  {:20}  {:23}  ERROR\n",
         "CLUSTER", "PROVIDER", "STATE", "BUILD", "EXPIRES"
     );
-    for record in records {
+    for cluster in clusters {
         let _ = writeln!(
             out,
             "{:32}  {:9}  {:15}  {:20}  {:23}  {}",
-            record.cluster.name,
-            record.cluster.provider.as_str(),
-            record.state.as_str(),
-            record.build_id.as_deref().unwrap_or("-"),
-            time(record.cluster.expires_at),
-            record.last_error.as_deref().unwrap_or("")
+            cluster.metadata.name,
+            cluster.spec.provider,
+            cluster.status.state.as_str(),
+            cluster
+                .metadata
+                .labels
+                .get(BUILD_LABEL)
+                .map_or("-", String::as_str),
+            time(cluster.spec.expires_at),
+            cluster.status.last_error.as_deref().unwrap_or("")
         );
     }
     out

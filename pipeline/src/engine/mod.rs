@@ -217,6 +217,12 @@ pub async fn run_build(
         });
         clusters::mark_interrupted(&mut build, &reason);
         recorder.save(&build).await?;
+        // Its lease was taken: the record says why (reaped, or replaced by a newer fire time).
+        if let Some(stored) = context.store.build(&build.id).await?
+            && stored.id == build.id
+        {
+            build.error = stored.error;
+        }
         recorder.tell(&BuildEvent::Ended {
             status: build.status,
             error: build.error.clone(),
@@ -238,7 +244,9 @@ async fn heartbeat(context: &Context, id: &str, lease: Duration) -> String {
         tokio::time::sleep(lease / 3).await;
         match context.store.renew_lease(id, lease).await {
             Ok(true) => {}
-            Ok(false) => return "the loss of its lease (another process reaped it)".to_owned(),
+            Ok(false) => {
+                return "the loss of its lease (another process ended the build)".to_owned();
+            }
             Err(error) => tracing::warn!(%error, build = id, "the build's lease was not renewed"),
         }
     }

@@ -151,6 +151,32 @@ pub async fn apply_product(
     Ok(context.store.put_product(name, body, &audit).await?)
 }
 
+/// A product file and the component files it names as one multi-document body, what
+/// registration takes (`chorale apply`, `PUT /api/v1/products/{name}`), with the product's
+/// name; checked first as `chorale validate` checks it.
+pub fn body_of_file(file: &Path) -> Result<(String, String), Error> {
+    let product = load_product(file)?;
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })
+    };
+    let mut body = read(file)?;
+    let mut sent = std::collections::BTreeSet::new();
+    for component in &product.components {
+        let origin = &component.origin.file;
+        if *origin != product.file && sent.insert(origin.clone()) {
+            if !body.ends_with('\n') {
+                body.push('\n');
+            }
+            body.push_str("---\n");
+            body.push_str(&read(origin)?);
+        }
+    }
+    Ok((product.name, body))
+}
+
 /// The registered product `name`, as `identity` (any role).
 pub async fn get_product(
     context: &Context,

@@ -386,7 +386,7 @@ pub struct RecordedRequest {
 }
 
 /// What a build was asked to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildSpec {
     /// The product built.
@@ -396,7 +396,7 @@ pub struct BuildSpec {
 }
 
 /// What became of a build.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildStatus {
     /// Where the build is: `pending`, `running`, `succeeded`, `failed`, `skipped`,
@@ -432,13 +432,13 @@ pub struct BuildStatus {
 }
 
 /// A build as a resource: its id as name, its product as label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BuildDocument {
     /// `chorale.dev/v1alpha1`.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// `Build`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The build id as name, its product as label, when it was made.
     pub metadata: ObjectMeta,
     /// Product and trigger.
@@ -450,8 +450,8 @@ pub struct BuildDocument {
 impl From<Build> for BuildDocument {
     fn from(build: Build) -> Self {
         Self {
-            api_version: API_VERSION,
-            kind: "Build",
+            api_version: API_VERSION.to_owned(),
+            kind: "Build".to_owned(),
             metadata: ObjectMeta::labelled(
                 build.id,
                 Some(build.created_at),
@@ -475,6 +475,34 @@ impl From<Build> for BuildDocument {
                 components: build.components,
                 tests: build.tests,
             },
+        }
+    }
+}
+
+impl From<BuildDocument> for Build {
+    fn from(document: BuildDocument) -> Self {
+        let BuildDocument {
+            metadata,
+            spec,
+            status,
+            ..
+        } = document;
+        Self {
+            id: metadata.name,
+            product: spec.product,
+            status: status.phase,
+            trigger: spec.trigger,
+            created_at: metadata.creation_timestamp.unwrap_or(Timestamp::UNIX_EPOCH),
+            finished_at: status.finished_at,
+            lock_id: status.lock_id,
+            bundle: status.bundle,
+            error: status.error,
+            stages: status.stages,
+            owner: status.owner,
+            candidate_version: status.candidate_version,
+            cluster: status.cluster,
+            components: status.components,
+            tests: status.tests,
         }
     }
 }
@@ -531,6 +559,23 @@ mod tests {
             "done".parse::<Status>(),
             Err("unknown status `done`".to_owned())
         );
+    }
+
+    #[test]
+    fn a_build_reads_back_from_its_document_whole() {
+        let mut build = Build::start("demo", "api", &Stage::RUN);
+        build.begin_stage(Stage::Snapshot);
+        build.lock_id = Some("sha256:ab".to_owned());
+        build.owner = Some(Owner {
+            host: "vm".to_owned(),
+            pid: 7,
+        });
+        build.finish(Status::Failed, Some("boom".to_owned()));
+        let json = serde_json::to_string(&BuildDocument::from(build.clone())).unwrap();
+        let document: BuildDocument = serde_json::from_str(&json).unwrap();
+        assert_eq!(document.status.phase, Status::Failed);
+        assert_eq!(document.metadata.labels[PRODUCT_LABEL], "demo");
+        assert_eq!(Build::from(document), build);
     }
 
     #[test]

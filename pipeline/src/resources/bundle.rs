@@ -39,7 +39,7 @@ pub struct BundleOutcome {
 }
 
 /// Where a bundle was pushed and what it carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleSpec {
     /// The repository it is in: `host[:port]/path` or `oci:DIR`.
@@ -49,7 +49,7 @@ pub struct BundleSpec {
 }
 
 /// What a push of the bundle made.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleStatus {
     /// Pullable by digest.
@@ -64,13 +64,13 @@ pub struct BundleStatus {
 }
 
 /// A bundle as a resource: its manifest digest as name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BundleDocument {
     /// `chorale.dev/v1alpha1`.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// `Bundle`.
-    pub kind: &'static str,
+    pub kind: String,
     /// The manifest digest as name.
     pub metadata: ObjectMeta,
     /// Repository and lock.
@@ -82,8 +82,8 @@ pub struct BundleDocument {
 impl From<BundleOutcome> for BundleDocument {
     fn from(bundle: BundleOutcome) -> Self {
         Self {
-            api_version: API_VERSION,
-            kind: "Bundle",
+            api_version: API_VERSION.to_owned(),
+            kind: "Bundle".to_owned(),
             metadata: ObjectMeta {
                 name: bundle.digest,
                 generation: None,
@@ -100,6 +100,20 @@ impl From<BundleOutcome> for BundleDocument {
                 charts: bundle.charts,
                 uploaded_bytes: bundle.uploaded_bytes,
             },
+        }
+    }
+}
+
+impl From<BundleDocument> for BundleOutcome {
+    fn from(document: BundleDocument) -> Self {
+        Self {
+            digest: document.metadata.name,
+            reference: document.status.reference,
+            repository: document.spec.repository,
+            tags: document.status.tags,
+            lock_id: document.spec.lock_id,
+            charts: document.status.charts,
+            uploaded_bytes: document.status.uploaded_bytes,
         }
     }
 }

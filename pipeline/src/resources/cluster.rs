@@ -75,7 +75,7 @@ impl ClusterRecord {
 }
 
 /// What a cluster was made as.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterSpec {
     /// The provider that made it: `sim`, `kind`, `k3d`, `existing`, `command`.
@@ -88,7 +88,7 @@ pub struct ClusterSpec {
 }
 
 /// Where a cluster is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterStatus {
     /// `active`, `torn-down` or `teardown-failed`.
@@ -103,13 +103,13 @@ pub struct ClusterStatus {
 
 /// A test cluster as a resource: its name, its build as label. What it takes to reach or
 /// delete it (kubeconfig, process, commands) stays on the host that made it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterDocument {
     /// `chorale.dev/v1alpha1`.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// `Cluster`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Its name, its build as label, when it was provisioned.
     pub metadata: ObjectMeta,
     /// Provider, namespace, expiry.
@@ -122,8 +122,8 @@ impl From<ClusterRecord> for ClusterDocument {
     fn from(record: ClusterRecord) -> Self {
         let cluster = record.cluster;
         Self {
-            api_version: API_VERSION,
-            kind: "Cluster",
+            api_version: API_VERSION.to_owned(),
+            kind: "Cluster".to_owned(),
             metadata: ObjectMeta {
                 name: cluster.name,
                 generation: None,

@@ -74,7 +74,7 @@ pub struct Delivery {
 }
 
 /// Which message goes where.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliverySpec {
     /// The build it is about.
@@ -90,7 +90,7 @@ pub struct DeliverySpec {
 }
 
 /// How far a delivery got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryStatus {
     /// `pending`, `sending`, `delivered` or `failed`.
@@ -105,13 +105,13 @@ pub struct DeliveryStatus {
 }
 
 /// A delivery as a resource: its id as name, its build as label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryDocument {
     /// `chorale.dev/v1alpha1`.
-    pub api_version: &'static str,
+    pub api_version: String,
     /// `Delivery`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Its id, its build as label, when it was recorded.
     pub metadata: ObjectMeta,
     /// Build, notifier, channel and event.
@@ -123,8 +123,8 @@ pub struct DeliveryDocument {
 impl From<Delivery> for DeliveryDocument {
     fn from(delivery: Delivery) -> Self {
         Self {
-            api_version: API_VERSION,
-            kind: "Delivery",
+            api_version: API_VERSION.to_owned(),
+            kind: "Delivery".to_owned(),
             metadata: ObjectMeta::labelled(
                 delivery.id,
                 Some(delivery.created_at),
@@ -143,6 +143,29 @@ impl From<Delivery> for DeliveryDocument {
                 last_error: delivery.last_error,
                 updated_at: delivery.updated_at,
             },
+        }
+    }
+}
+
+impl From<DeliveryDocument> for Delivery {
+    fn from(document: DeliveryDocument) -> Self {
+        let DeliveryDocument {
+            metadata,
+            spec,
+            status,
+            ..
+        } = document;
+        Self {
+            id: metadata.name,
+            build_id: spec.build,
+            notifier: spec.notifier,
+            channel: spec.channel,
+            event: spec.event,
+            state: status.state,
+            attempts: status.attempts,
+            last_error: status.last_error,
+            created_at: metadata.creation_timestamp.unwrap_or(Timestamp::UNIX_EPOCH),
+            updated_at: status.updated_at,
         }
     }
 }

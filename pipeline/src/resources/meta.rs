@@ -60,13 +60,13 @@ pub struct ListMeta {
 macro_rules! list_resource {
     ($(#[doc = $doc:literal])* $list:ident of $item:ty) => {
         $(#[doc = $doc])*
-        #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(rename_all = "camelCase")]
         pub struct $list {
             /// `chorale.dev/v1alpha1`.
-            pub api_version: &'static str,
+            pub api_version: String,
             #[doc = concat!("`", stringify!($list), "`.")]
-            pub kind: &'static str,
+            pub kind: String,
             /// Where the next page starts.
             pub metadata: $crate::resources::meta::ListMeta,
             /// The items of this page.
@@ -77,8 +77,8 @@ macro_rules! list_resource {
             /// A page of `items`; `next` is where the following one starts.
             pub fn new(items: Vec<$item>, next: Option<String>) -> Self {
                 Self {
-                    api_version: $crate::resources::API_VERSION,
-                    kind: stringify!($list),
+                    api_version: $crate::resources::API_VERSION.to_owned(),
+                    kind: stringify!($list).to_owned(),
                     metadata: $crate::resources::meta::ListMeta { continue_: next },
                     items,
                 }

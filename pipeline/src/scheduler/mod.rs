@@ -26,6 +26,9 @@ pub enum ConcurrencyPolicy {
     Forbid,
     /// It starts anyway.
     Allow,
+    /// The product's builds still queued or running are stopped (recorded `interrupted`, their
+    /// clusters torn down by the process running them at its next heartbeat) and it starts.
+    Replace,
 }
 
 /// The default of `startingDeadline`.
@@ -82,11 +85,7 @@ pub fn parse_time_zone(name: &str) -> Result<TimeZone, String> {
 /// Read a concurrency policy.
 pub fn parse_concurrency(text: &str) -> Result<ConcurrencyPolicy, String> {
     ConcurrencyPolicy::from_str(text).map_err(|_| {
-        if text == "Replace" {
-            "`Replace` is not supported yet; use `Forbid` or `Allow`".to_owned()
-        } else {
-            format!("`{text}` is not a concurrency policy; use `Forbid` or `Allow`")
-        }
+        format!("`{text}` is not a concurrency policy; use `Forbid`, `Allow` or `Replace`")
     })
 }
 
@@ -241,11 +240,7 @@ mod tests {
                 .contains("IANA")
         );
         assert_eq!(parse_concurrency("Allow"), Ok(ConcurrencyPolicy::Allow));
-        assert!(
-            parse_concurrency("Replace")
-                .unwrap_err()
-                .contains("not supported yet")
-        );
+        assert_eq!(parse_concurrency("Replace"), Ok(ConcurrencyPolicy::Replace));
         assert!(parse_concurrency("forbid").unwrap_err().contains("Forbid"));
     }
 }

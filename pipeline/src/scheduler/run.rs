@@ -55,8 +55,9 @@ pub async fn tick(
     context: &Context,
     defaults: &RunRequest,
     schedules: &mut Schedules,
-) -> Result<Vec<Occurrence>, Error> {
+) -> Result<Vec<Recorded>, Error> {
     let now = context.store.now().await?;
+    let looked = std::time::Instant::now();
     let mut recorded = Vec::new();
     for record in context.store.products().await? {
         let schedule = match schedules.get(context, &record) {
@@ -90,7 +91,7 @@ pub async fn tick(
                 Some("not started within its starting deadline".to_owned()),
             );
             if context.store.claim_occurrence(&missed).await? {
-                recorded.push(missed);
+                recorded.push(Recorded::of(missed));
             }
         }
         let Some(fire_at) = due.start else {
@@ -108,13 +109,24 @@ pub async fn tick(
                 ),
             );
             if context.store.claim_occurrence(&skipped).await? {
-                recorded.push(skipped);
+                recorded.push(Recorded::of(skipped));
             }
             continue;
         }
         let mut started = occurrence(fire_at, OccurrenceState::Started, None);
         if !context.store.claim_occurrence(&started).await? {
             continue;
+        }
+        if schedule.concurrency == ConcurrencyPolicy::Replace {
+            for mut build in context.store.active_builds_of(&record.name).await? {
+                crate::clusters::mark_interrupted(
+                    &mut build,
+                    &format!(
+                        "replaced by the build of the fire time {fire_at} (concurrencyPolicy Replace)"
+                    ),
+                );
+                context.store.save_build(&build).await?;
+            }
         }
         let identity = scheduler_identity();
         let audit = AuditEvent::new(
@@ -149,7 +161,32 @@ pub async fn tick(
                 started.reason = Some(reason);
             }
         }
-        recorded.push(started);
+        let queued_at = now + looked.elapsed();
+        let lag =
+            (started.build_id.is_some()).then(|| queued_at.duration_since(fire_at).as_secs_f64());
+        recorded.push(Recorded {
+            occurrence: started,
+            lag,
+        });
     }
     Ok(recorded)
+}
+
+/// A fire time the scheduler recorded, and for one whose build it queued, how late: from the
+/// fire time to the build queued, in seconds (the database's clock).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    /// The fire time and what became of it.
+    pub occurrence: Occurrence,
+    /// Seconds from the fire time to its build queued.
+    pub lag: Option<f64>,
+}
+
+impl Recorded {
+    fn of(occurrence: Occurrence) -> Self {
+        Self {
+            occurrence,
+            lag: None,
+        }
+    }
 }

@@ -4,9 +4,9 @@
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{Store, corrupt, from_millis, millis};
+use super::{Store, build_from_row, corrupt, from_millis, millis};
 use crate::errors::StoreError;
-use crate::resources::build::Status;
+use crate::resources::build::{Build, Status};
 use crate::resources::occurrence::{Occurrence, OccurrenceState};
 
 impl Store {
@@ -99,6 +99,23 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// The builds of `product` queued or running, with their details, oldest first.
+    pub async fn active_builds_of(&self, product: &str) -> Result<Vec<Build>, StoreError> {
+        let rows = sqlx::query(select_builds!(
+            "WHERE product = $1 AND status IN ($2, $3) ORDER BY created_at, id"
+        ))
+        .bind(product)
+        .bind(Status::Pending.as_str())
+        .bind(Status::Running.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut builds = Vec::with_capacity(rows.len());
+        for row in &rows {
+            builds.push(self.with_details(build_from_row(row)?).await?);
+        }
+        Ok(builds)
     }
 
     /// How many builds of `product` are queued or running.

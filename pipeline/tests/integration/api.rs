@@ -1001,6 +1001,155 @@ async fn what_the_build_left(
 }
 
 #[tokio::test]
+async fn the_cli_through_a_server_applies_runs_following_the_event_stream_and_shows_what_it_shows_in_process()
+ {
+    let world = World::new();
+    let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
+        .expect("the demo product is published to the test's registry and git daemon");
+    let manifest = demo.manifest();
+    let server = Server::start_in(&world.state(), world.dir.path(), &["--grace", "0s"]);
+    let token_file = |name: &str, role: &str| {
+        let path = world.dir.path().join(format!("{name}.token"));
+        std::fs::write(&path, format!("{}\n", server.token(name, role, None))).unwrap();
+        path
+    };
+    let (admin, developer) = (token_file("admin", "admin"), token_file("dev", "developer"));
+    let remote = |token: &Path, args: &[&str]| {
+        let output = chorale(&world.state().join("elsewhere"), world.dir.path())
+            .args(["--server", &server.url, "--token-file"])
+            .arg(token)
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = crate::cli::text(&output);
+        (output.status.code(), stdout, stderr)
+    };
+    let file = manifest.to_str().unwrap();
+
+    // Registering needs an admin; the manifest goes with its component files.
+    let (code, _, stderr) = remote(&developer, &["apply", file]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.contains("the server answered 403") && stderr.contains("admin"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = remote(&admin, &["apply", file]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(stdout, "product `demo` registered (generation 1)\n");
+
+    // A run through the server: triggered, followed live, printed and judged as in-process.
+    let (code, stdout, stderr) = remote(&developer, &["run", file]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("status   succeeded"), "{stdout}");
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("build    "))
+        .expect("the build is printed")
+        .to_owned();
+    let in_process = server.cli(&["builds", "show", &id]);
+    assert_eq!(stdout, in_process, "the same build, printed the same way");
+
+    // What the server shows is what the state folder shows.
+    for args in [
+        vec!["builds", "list"],
+        vec!["builds", "show", &id],
+        vec!["builds", "show", &id, "-o", "json"],
+        vec!["report", &id, "--format", "md"],
+        vec!["diff", &id, &id],
+        vec!["notifications", "list", &id],
+        vec!["clusters", "list"],
+        vec!["clusters", "list", "-o", "json"],
+    ] {
+        let (code, stdout, stderr) = remote(&developer, &args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert_eq!(stdout, server.cli(&args), "{args:?}");
+    }
+    let (code, _, stderr) = remote(&developer, &["tokens", "list"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("drop --server"), "{stderr}");
+
+    // The event stream, raw: every event of the build, numbered, then `end` with the build;
+    // a client that lost its connection resumes after the last event it saw.
+    let viewer = server.token("viewer", "viewer", None);
+    let events = format!("{}/api/v1/builds/{id}/events", server.url);
+    let client = reqwest::Client::new();
+    let stream = client
+        .get(&events)
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let stream = stream.text().await.unwrap();
+    for kind in [
+        "started",
+        "stageStarted",
+        "stageEnded",
+        "componentDeployed",
+        "testEnded",
+        "ended",
+        "closed",
+        "end",
+    ] {
+        assert!(
+            stream.contains(&format!("event: {kind}\n")),
+            "{kind}: {stream}"
+        );
+    }
+    assert!(
+        stream.starts_with("id: 1\n") || stream.contains("\nid: 1\n"),
+        "{stream}"
+    );
+    let end = stream.split("event: end\ndata: ").nth(1).unwrap();
+    let ended: Value = serde_json::from_str(end.lines().next().unwrap()).unwrap();
+    assert_eq!(ended["status"]["phase"], "succeeded", "{ended:#}");
+    let resumed = client
+        .get(&events)
+        .bearer_auth(&viewer)
+        .header("last-event-id", "3")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first_id = resumed
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .unwrap();
+    assert_eq!(first_id, "4", "{resumed}");
+
+    // A wrong token and an absent server are said plainly, with their exit codes.
+    let wrong = world.dir.path().join("wrong.token");
+    std::fs::write(&wrong, "chorale_0000\n").unwrap();
+    let (code, _, stderr) = remote(&wrong, &["builds", "list"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(stderr.contains("the server answered 401"), "{stderr}");
+    let output = chorale(&world.state(), world.dir.path())
+        .args([
+            "--server",
+            &format!(
+                "http://127.0.0.1:{}",
+                chorale_testkit::webhook::unused_port()
+            ),
+        ])
+        .arg("--token-file")
+        .arg(&developer)
+        .args(["builds", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{:?}",
+        crate::cli::text(&output)
+    );
+}
+
+#[tokio::test]
 async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrupts_the_next_cleanly()
  {
     let (world, mut server, _admin) = demo_service("").await;
@@ -1181,6 +1330,84 @@ async fn three_replicas_killed_in_turn_start_one_build_per_fire_time_lose_none_a
 }
 
 #[tokio::test]
+async fn with_concurrency_policy_replace_a_fire_time_stops_the_running_build_and_starts_its_own() {
+    let world = World::new();
+    let body = published_demo(
+        &world,
+        "  schedule: {cron: \"*/6 * * * * *\", timeZone: UTC, concurrencyPolicy: Replace}\n",
+    );
+    let mut server = Server::start_in(
+        &world.state(),
+        world.dir.path(),
+        &["--grace", "0s", "--lease", "3s"],
+    );
+    let admin = server.token("admin", "admin", None);
+    register(&server, &admin, body).await;
+    // A demo build takes longer than six seconds: each fire time finds the last one running.
+    let client = reqwest::Client::new();
+    let builds = format!("{}/api/v1/builds?product=demo", server.url);
+    let mut replaced = Vec::new();
+    for _ in 0..240 {
+        let (_, _, page) = send(&client, reqwest::Method::GET, &builds, Some(&admin), None).await;
+        replaced = (page["items"].as_array().unwrap().iter())
+            .filter(|b| (b["status"]["error"].as_str()).is_some_and(|e| e.contains("Replace")))
+            .map(|b| b["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        if replaced.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        replaced.len() >= 2,
+        "two builds were replaced: {replaced:?}"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(server.child.wait().unwrap().success());
+
+    let store = Store::open_in(&world.state()).await.unwrap();
+    for id in &replaced {
+        let build = store.build(id).await.unwrap().unwrap();
+        assert_eq!(build.status.as_str(), "interrupted", "{build:#?}");
+        assert!(
+            build
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("concurrencyPolicy Replace"),
+            "the record keeps why: {build:#?}"
+        );
+        assert!(
+            build.stages.iter().all(|s| s.status.is_final()),
+            "its process stopped it: {build:#?}"
+        );
+    }
+    // Every fire time started a build: Replace skips none.
+    let occurrences = store.occurrences("demo", 100).await.unwrap();
+    assert!(
+        occurrences
+            .iter()
+            .filter(|o| o.state.to_string() == "started")
+            .count()
+            >= 3
+    );
+    assert!(
+        occurrences.iter().all(|o| o.state.to_string() != "skipped"),
+        "Replace skips nothing: {occurrences:#?}"
+    );
+    let clusters: Value =
+        serde_json::from_str(&server.cli(&["clusters", "list", "-o", "json"])).unwrap();
+    assert!(
+        (clusters["items"].as_array().unwrap().iter()).all(|c| c["status"]["state"] == "torn-down"),
+        "every replaced build's cluster is torn down: {clusters:#}"
+    );
+}
+
+#[tokio::test]
 async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle_or_cluster() {
     let (_world, server, admin) =
         demo_service("  schedule: {cron: \"*/4 * * * * *\", timeZone: UTC, skipUnchanged: true}\n")
@@ -1242,6 +1469,36 @@ async fn a_scheduled_build_of_an_unchanged_product_ends_skipped_without_a_bundle
             .iter()
             .all(|c| c["metadata"]["labels"]["chorale.dev/build"] != id.as_str()),
         "no cluster for a skipped build: {clusters:#}"
+    );
+
+    // The replica timed the stages of the builds it ran and how late it queued them.
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let sample = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {metrics}"))
+    };
+    assert!(
+        sample("chorale_scheduler_lag_seconds_count") >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        sample("chorale_scheduler_lag_seconds_sum") >= 0.0,
+        "no build is queued before its fire time: {metrics}"
+    );
+    assert!(
+        sample("chorale_stage_duration_seconds_count{stage=\"snapshot\"}") >= 2.0,
+        "{metrics}"
+    );
+    assert!(
+        sample("chorale_stage_duration_seconds_count{stage=\"deploy\"}") >= 1.0,
+        "{metrics}"
     );
 }
 

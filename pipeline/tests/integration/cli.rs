@@ -18,7 +18,9 @@ pub(crate) fn chorale(state: &Path, home: &Path) -> Command {
         .env("HOME", home)
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE")
-        .env_remove("CHORALE_DATABASE_URL");
+        .env_remove("CHORALE_DATABASE_URL")
+        .env_remove("CHORALE_SERVER")
+        .env_remove("CHORALE_TOKEN");
     command
 }
 
