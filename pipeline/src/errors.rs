@@ -175,6 +175,124 @@ pub enum StoreError {
     },
 }
 
+/// Why an OIDC bearer token was refused: [`OidcError::NoRole`] is a 403 (the token is valid,
+/// its claim maps to no role), every other one a 401. None of them holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    /// It is not a signed JWT (JWS compact serialisation).
+    #[error("the bearer token is neither a Chorale token (`chorale_…`) nor a signed JWT: {0}")]
+    Malformed(String),
+    /// Its algorithm is not one of the asymmetric ones accepted.
+    #[error(
+        "the token's algorithm is `{alg}`; only the issuer's asymmetric signatures are accepted: {}",
+        crate::api::oidc::ALGORITHM_NAMES
+    )]
+    Algorithm {
+        /// The header's `alg`.
+        alg: String,
+    },
+    /// Its header names no key.
+    #[error("the token's header names no key (`kid`); the issuer's key is chosen by it")]
+    NoKeyId,
+    /// Its header asks for extensions that are not understood.
+    #[error("the token's header lists critical extensions (`crit`) that are not understood")]
+    Critical,
+    /// A claim every accepted token carries is missing.
+    #[error("the token has no `{0}` claim")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong type.
+    #[error("the token's `{claim}` claim is not {expected}")]
+    BadClaim {
+        /// The claim.
+        claim: &'static str,
+        /// What it must be, e.g. `a number (seconds since 1970)`.
+        expected: &'static str,
+    },
+    /// Its `exp` is past (beyond the leeway).
+    #[error("the token expired at {at}; get a new one from the issuer")]
+    Expired {
+        /// Its `exp`.
+        at: jiff::Timestamp,
+    },
+    /// Its `nbf` is to come (beyond the leeway).
+    #[error("the token is not valid before {at}")]
+    NotYetValid {
+        /// Its `nbf`.
+        at: jiff::Timestamp,
+    },
+    /// Another issuer made it.
+    #[error("the token's issuer is `{found}`, not `{expected}`")]
+    WrongIssuer {
+        /// Its `iss`.
+        found: String,
+        /// The configured issuer.
+        expected: String,
+    },
+    /// It is meant for another audience.
+    #[error(
+        "the token's audience is {found}, not `{expected}`; ask the issuer for a token for `{expected}`"
+    )]
+    WrongAudience {
+        /// Its `aud`, as a list for people.
+        found: String,
+        /// The configured audience.
+        expected: String,
+    },
+    /// It is signed with a key the issuer's key set lacks (after one fetch of it).
+    #[error(
+        "the token is signed with the key `{kid}`, which the issuer's key set ({url}, fetched at {fetched_at}) does not hold: a token of another issuer, or of a key it no longer publishes"
+    )]
+    UnknownKey {
+        /// The header's `kid`.
+        kid: String,
+        /// Where the key set came from.
+        url: String,
+        /// When it was fetched.
+        fetched_at: jiff::Timestamp,
+    },
+    /// The issuer's key of that id cannot check this token.
+    #[error("the issuer's key `{kid}` cannot check this token: {reason}")]
+    KeyUnusable {
+        /// The key's id.
+        kid: String,
+        /// Why, e.g. it is an EC key and the token is RS256.
+        reason: String,
+    },
+    /// The issuer's keys could not be fetched.
+    #[error(
+        "the issuer's keys cannot be fetched from {url}: {reason}; OIDC tokens are refused until they can be"
+    )]
+    KeysUnavailable {
+        /// The discovery document's or the key set's URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The signature does not verify with the issuer's key.
+    #[error(
+        "the token's signature does not verify with the issuer's key `{kid}`: it was altered or signed with another key"
+    )]
+    BadSignature {
+        /// The key's id.
+        kid: String,
+    },
+    /// The JWT library refused it for another reason.
+    #[error("the token was refused: {0}")]
+    Refused(String),
+    /// A valid token whose role claim maps to no role.
+    #[error(
+        "{actor} has no role: {reason}; an operator maps a value of the `{claim}` claim to a role with `chorale serve --oidc-role VALUE=ROLE`"
+    )]
+    NoRole {
+        /// `oidc:SUBJECT`.
+        actor: String,
+        /// The role claim.
+        claim: String,
+        /// What the claim holds, e.g. "no value of its `groups` claim (staff) is mapped".
+        reason: String,
+    },
+}
+
 /// Any error of a Chorale command.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -270,6 +388,9 @@ pub enum Error {
     /// A Chorale server could not be reached, or answered what is not Chorale's API.
     #[error("{0}")]
     Unreachable(String),
+    /// An OIDC bearer token was refused.
+    #[error(transparent)]
+    Oidc(#[from] OidcError),
     /// Writing output failed.
     #[error("{path}: {source}")]
     Io {
@@ -294,6 +415,7 @@ impl Error {
             | Self::NoSuch { .. }
             | Self::Conflict(_)
             | Self::Unauthenticated(_)
+            | Self::Oidc(_)
             | Self::Forbidden { .. } => exit::INVALID_INPUT,
             Self::Snapshot(errors) => {
                 if errors.0.iter().all(ComponentError::is_infrastructure) {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 use crate::api::metrics::Metrics;
+use crate::api::oidc::{OidcConfig, OidcVerifier};
 use crate::api::{ApiState, router};
 use crate::context::Context;
 use crate::engine::RunRequest;
@@ -38,6 +39,8 @@ pub struct ServiceConfig {
     pub defaults: RunRequest,
     /// How each worker opens the state for itself.
     pub open: ContextOptions,
+    /// Which OIDC bearer tokens are accepted besides Chorale's own, if any.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// What [`Context::open`] takes.
@@ -59,6 +62,18 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl Future<Output = String> + Send + 'static,
 ) -> Result<(), Error> {
+    let oidc = config
+        .oidc
+        .map(OidcVerifier::new)
+        .transpose()?
+        .map(Arc::new);
+    if let Some(oidc) = &oidc {
+        tracing::info!(issuer = oidc.issuer(), "OIDC bearer tokens are accepted");
+        tokio::spawn({
+            let oidc = Arc::clone(oidc);
+            async move { oidc.load_keys().await }
+        });
+    }
     let queued = Arc::new(Notify::new());
     let metrics = Arc::new(Metrics::default());
     let (stopping, stop_claiming) = watch::channel(false);
@@ -97,6 +112,7 @@ pub async fn serve(
         defaults: config.defaults,
         queued: Arc::clone(&queued),
         metrics,
+        oidc,
     };
     let (signal_with, signal) = watch::channel(None::<String>);
     let served = axum::serve(

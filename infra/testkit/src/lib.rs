@@ -13,9 +13,11 @@
 //! - [`DemoProduct`]: the demo product of `product-manifests/demo`, published to fixtures.
 //! - [`webhook::Receiver`]: a chat-platform webhook receiver that checks signatures and
 //!   payloads as each platform documents them, and answers as a test scripts it.
+//! - [`oidc::Issuer`]: an OpenID Connect issuer (discovery document and key set) with
+//!   [`oidc::SigningKey`]s that sign its tokens, and the forgeries a verifier must refuse.
 //!
-//! The API is synchronous, so it works from plain and from tokio tests; the exception is
-//! [`webhook`], which serves on the caller's tokio runtime. Every fixture fails
+//! The API is synchronous, so it works from plain and from tokio tests; the exceptions are
+//! [`webhook`] and [`oidc`], which serve on the caller's tokio runtime. Every fixture fails
 //! with an [`Error`] that names a missing program and `infra/dev/install`.
 
 mod basic_auth;
@@ -28,6 +30,7 @@ mod helm;
 mod image;
 mod kube_sim;
 mod logs;
+pub mod oidc;
 mod postgres;
 mod process;
 mod registry;

@@ -1,5 +1,6 @@
 //! Who is calling: the bearer token of every request (401 without a valid one), with the
-//! request's id and the client's address for the audit log.
+//! request's id and the client's address for the audit log. A bearer that starts with
+//! `chorale_` is a Chorale token; any other is an OIDC token when the server accepts them.
 
 use std::net::SocketAddr;
 
@@ -7,12 +8,12 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::ApiState;
 use super::problem::Problem;
 use crate::errors::Error;
-use crate::ops::access::authenticate;
+use crate::ops::access::{SECRET_PREFIX, authenticate};
 use crate::resources::access::{AuditEvent, Identity, Outcome};
 
 /// The header a request id is read from (and made for when missing).
@@ -76,9 +77,13 @@ impl FromRequestParts<ApiState> for Caller {
                     "send `Authorization: Bearer TOKEN`; an admin makes tokens with `chorale tokens create`",
                 )
             })?;
-        let identity = authenticate(&state.context.store, &SecretString::from(secret))
-            .await
-            .map_err(Problem::from)?;
+        let secret = SecretString::from(secret);
+        let identity = match &state.oidc {
+            Some(oidc) if !secret.expose_secret().starts_with(SECRET_PREFIX) => {
+                oidc.identify(&secret).await.map_err(Error::from)?
+            }
+            _ => authenticate(&state.context.store, &secret).await?,
+        };
         let request_id = parts
             .headers
             .get(REQUEST_ID)

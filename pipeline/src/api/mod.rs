@@ -3,6 +3,7 @@
 //! from these handlers ([`document`]) and committed at `docs/openapi.json`.
 //!
 //! - [`caller`]: who calls (401 without a valid token), request id and client for the audit;
+//! - [`oidc`]: OIDC bearer tokens (JWTs of a configured issuer), when the server accepts them;
 //! - [`routes`]: one handler per operation, each calling one `ops` function;
 //! - [`records`]: what builds left (reports, files, deliveries), locks and diffs, clusters;
 //! - [`documents`]: the resources in the house style (`apiVersion`, `kind`, `metadata`, …);
@@ -12,6 +13,7 @@ pub mod caller;
 pub mod documents;
 pub mod events;
 pub mod metrics;
+pub mod oidc;
 pub mod problem;
 pub mod records;
 pub mod routes;
@@ -49,13 +51,15 @@ pub struct ApiState {
     pub queued: Arc<Notify>,
     /// The counters `/metrics` reports.
     pub metrics: Arc<metrics::Metrics>,
+    /// Checks OIDC bearer tokens, when the server accepts them (`--oidc-issuer`).
+    pub oidc: Option<Arc<oidc::OidcVerifier>>,
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Chorale",
-        description = "Daily builds of products assembled from Helm-chart components. Every operation needs a bearer token whose role is at least the one its `security` names (viewer < developer < release-manager < admin); errors are application/problem+json (RFC 9457)."
+        description = "Daily builds of products assembled from Helm-chart components. Every operation needs a bearer token (a Chorale token, `chorale_…`, or, when the server accepts them, an OIDC token of its issuer) whose role is at least the one its `security` names (viewer < developer < release-manager < admin); errors are application/problem+json (RFC 9457)."
     ),
     modifiers(&BearerScheme),
     tags(

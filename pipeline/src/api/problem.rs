@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::errors::Error;
+use crate::errors::{Error, OidcError};
 
 /// The media type of a problem.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -78,8 +78,10 @@ impl From<Error> for Problem {
                 StatusCode::NOT_FOUND
             }
             Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Error::Forbidden { .. } | Error::Oidc(OidcError::NoRole { .. }) => {
+                StatusCode::FORBIDDEN
+            }
+            Error::Unauthenticated(_) | Error::Oidc(_) => StatusCode::UNAUTHORIZED,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {

@@ -5,13 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Subcommand};
 use secrecy::ExposeSecret;
+use url::Url;
 
 use super::{
     BuildOptions, Global, Output, OutputArg, context, context_options, interrupted, json, print,
     run_request,
 };
+use crate::api::oidc::{self, OidcConfig, RoleMapping};
 use crate::errors::Error;
 use crate::ops::access::{self, CreateToken, parse_lifetime};
 use crate::resources::access::{
@@ -35,6 +38,77 @@ pub struct ServeArgs {
     /// Every build the server runs uses these options.
     #[command(flatten)]
     build: BuildOptions,
+    /// OIDC bearer tokens, accepted besides Chorale's own when an issuer is given.
+    #[command(flatten)]
+    oidc: OidcArgs,
+}
+
+/// `chorale serve`'s OIDC options.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "OIDC bearer tokens")]
+struct OidcArgs {
+    /// Accept the JWTs this issuer signs as bearer tokens: the `iss` they must carry, exactly
+    /// (https://, or http:// on a loopback host). Needs --oidc-audience and --oidc-role.
+    #[arg(
+        long = "oidc-issuer",
+        value_name = "URL",
+        value_parser = oidc::parse_issuer,
+        requires_all = ["audience", "roles"]
+    )]
+    issuer: Option<String>,
+    /// The audience the tokens must be for: their `aud` must hold it.
+    #[arg(
+        long = "oidc-audience",
+        value_name = "AUD",
+        value_parser = NonEmptyStringValueParser::new(),
+        requires = "issuer"
+    )]
+    audience: Option<String>,
+    /// Where the issuer publishes its keys (JWKS) [default: the `jwks_uri` of
+    /// ISSUER/.well-known/openid-configuration].
+    #[arg(
+        long = "oidc-jwks-url",
+        value_name = "URL",
+        value_parser = oidc::parse_url,
+        requires = "issuer"
+    )]
+    jwks_url: Option<Url>,
+    /// The claim whose values map to roles (a string or an array of strings).
+    #[arg(
+        long = "oidc-role-claim",
+        value_name = "NAME",
+        default_value = oidc::DEFAULT_ROLE_CLAIM,
+        value_parser = NonEmptyStringValueParser::new(),
+        requires = "issuer"
+    )]
+    role_claim: String,
+    /// A value of the role claim and the role it gives, e.g. chorale-admins=admin
+    /// (repeatable); a token has the highest role of its values, and none (403) when none
+    /// is mapped.
+    #[arg(
+        long = "oidc-role",
+        value_name = "VALUE=ROLE",
+        value_parser = parse_role_mapping,
+        requires = "issuer"
+    )]
+    roles: Vec<RoleMapping>,
+}
+
+impl OidcArgs {
+    /// The OIDC configuration these options make, if any (no I/O).
+    fn config(&self) -> Option<OidcConfig> {
+        Some(OidcConfig {
+            issuer: self.issuer.clone()?,
+            audience: self.audience.clone()?,
+            jwks_url: self.jwks_url.clone(),
+            role_claim: self.role_claim.clone(),
+            roles: self.roles.clone(),
+        })
+    }
+}
+
+fn parse_role_mapping(text: &str) -> Result<RoleMapping, String> {
+    text.parse()
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +172,7 @@ pub async fn serve(global: &Global, args: &ServeArgs) -> Result<(), Error> {
         grace: args.grace,
         defaults: run_request(global, &args.build, PathBuf::new(), "api"),
         open: context_options(global),
+        oidc: args.oidc.config(),
     };
     let stop = interrupted();
     eprintln!("chorale serve: listening on http://{address}");
@@ -161,4 +236,136 @@ pub async fn audit(global: &Global, command: AuditCommand) -> Result<(), Error> 
         Output::Text => super::render::audit(&events),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    /// `chorale serve` with `line`; a refusal as clap prints it, with its exit code.
+    fn serve(line: &[&str]) -> Result<ServeArgs, (i32, String)> {
+        let cli = Cli::try_parse_from(["chorale", "serve"].iter().chain(line))
+            .map_err(|error| (error.exit_code(), error.to_string()))?;
+        match cli.command {
+            Command::Serve(args) => Ok(*args),
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oidc_options_become_the_oidc_config_and_none_means_none() {
+        assert_eq!(serve(&[]).unwrap().oidc.config(), None);
+        let args = serve(&[
+            "--oidc-issuer",
+            "https://idp.example.com/realms/chorale",
+            "--oidc-audience",
+            "chorale",
+            "--oidc-role",
+            "chorale-admins=admin",
+            "--oidc-role",
+            "chorale-devs=developer",
+        ])
+        .unwrap();
+        assert_eq!(
+            args.oidc.config(),
+            Some(OidcConfig {
+                issuer: "https://idp.example.com/realms/chorale".to_owned(),
+                audience: "chorale".to_owned(),
+                jwks_url: None,
+                role_claim: "groups".to_owned(),
+                roles: vec![
+                    RoleMapping {
+                        value: "chorale-admins".to_owned(),
+                        role: Role::Admin
+                    },
+                    RoleMapping {
+                        value: "chorale-devs".to_owned(),
+                        role: Role::Developer
+                    },
+                ],
+            })
+        );
+        let args = serve(&[
+            "--oidc-issuer",
+            "http://127.0.0.1:9000",
+            "--oidc-audience",
+            "chorale",
+            "--oidc-jwks-url",
+            "http://127.0.0.1:9000/keys",
+            "--oidc-role-claim",
+            "roles",
+            "--oidc-role",
+            "reader=viewer",
+        ])
+        .unwrap();
+        let config = args.oidc.config().unwrap();
+        assert_eq!(
+            config.jwks_url.map(String::from).as_deref(),
+            Some("http://127.0.0.1:9000/keys")
+        );
+        assert_eq!(config.role_claim, "roles");
+    }
+
+    #[test]
+    fn bad_oidc_options_are_usage_errors_that_name_the_option() {
+        let issuer = ["--oidc-issuer", "https://idp.example.com"];
+        let audience = ["--oidc-audience", "chorale"];
+        let role = ["--oidc-role", "admins=admin"];
+        for (line, option, expected) in [
+            ([&issuer[..], &role].concat(), "--oidc-audience", "required"),
+            ([&issuer[..], &audience].concat(), "--oidc-role", "required"),
+            (audience.to_vec(), "--oidc-issuer", "required"),
+            (
+                vec!["--oidc-role-claim", "roles"],
+                "--oidc-issuer",
+                "required",
+            ),
+            (
+                [
+                    &["--oidc-issuer", "http://idp.example.com"][..],
+                    &audience,
+                    &role,
+                ]
+                .concat(),
+                "--oidc-issuer",
+                "not an https:// URL",
+            ),
+            (
+                [&issuer[..], &audience, &["--oidc-role", "admins"]].concat(),
+                "--oidc-role",
+                "is not VALUE=ROLE",
+            ),
+            (
+                [&issuer[..], &audience, &["--oidc-role", "admins=root"]].concat(),
+                "--oidc-role",
+                "unknown role `root`",
+            ),
+            (
+                [&issuer[..], &["--oidc-audience", ""], &role].concat(),
+                "--oidc-audience",
+                "",
+            ),
+            (
+                [
+                    &issuer[..],
+                    &audience,
+                    &role,
+                    &["--oidc-jwks-url", "keys.json"],
+                ]
+                .concat(),
+                "--oidc-jwks-url",
+                "is not a URL",
+            ),
+        ] {
+            let (code, error) = serve(&line).map(|_| ()).unwrap_err();
+            assert_eq!(code, crate::errors::exit::USAGE, "{line:?}: {error}");
+            assert!(
+                error.contains(option) && error.contains(expected),
+                "{line:?}: {error}"
+            );
+        }
+    }
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use chorale::resources::build::{Build, Stage};
 use chorale::store::Store;
 use chorale_testkit::DemoProduct;
+use chorale_testkit::oidc::{Issuer, SigningKey};
 use chorale_testkit::webhook::{Platform, Receiver};
 
 use crate::cli::chorale;
@@ -680,6 +681,228 @@ async fn tokens_made_through_the_api_work_until_revoked_and_bad_requests_name_th
     )
     .await;
     assert_eq!(status, 404, "revoked once");
+}
+
+/// Claims the issuer's tokens carry for `sub` with `groups`: for `chorale`, valid from now
+/// for five minutes, with `changes` on top.
+fn oidc_claims(issuer: &str, sub: &str, groups: &Value, changes: &Value) -> Value {
+    let now = jiff::Timestamp::now().as_second();
+    let mut claims = json!({
+        "iss": issuer,
+        "aud": ["account", "chorale"],
+        "sub": sub,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 300,
+        "groups": groups,
+    });
+    for (claim, value) in changes.as_object().unwrap() {
+        claims[claim] = value.clone();
+    }
+    claims
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_tokens_of_the_issuer_act_with_their_groups_role_and_forgeries_are_refused() {
+    let key = SigningKey::es256("key-1").unwrap();
+    let issuer = Issuer::start(&[&key]).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // No --oidc-jwks-url: the key set is where the issuer's discovery document says.
+    let server = Server::start_in(
+        &dir.path().join("state"),
+        dir.path(),
+        &[
+            "--oidc-issuer",
+            issuer.url(),
+            "--oidc-audience",
+            "chorale",
+            "--oidc-role",
+            "chorale-viewers=viewer",
+            "--oidc-role",
+            "chorale-admins=admin",
+        ],
+    );
+    let client = reqwest::Client::new();
+    let builds = format!("{}/api/v1/builds", server.url);
+    let tokens = format!("{}/api/v1/tokens", server.url);
+    let viewers = json!(["staff", "chorale-viewers"]);
+    let claims = |sub: &str, groups: &Value| oidc_claims(issuer.url(), sub, groups, &json!({}));
+    let make_token = |name: &str| {
+        Some((
+            "application/json",
+            json!({"name": name, "role": "viewer"})
+                .to_string()
+                .into_bytes(),
+        ))
+    };
+
+    // A viewer group reads, and may not make tokens.
+    let viewer = key.sign(&claims("ana", &viewers));
+    let (status, _, body) = send(&client, reqwest::Method::GET, &builds, Some(&viewer), None).await;
+    assert_eq!(status, 200, "{body:#}");
+    let (status, _, problem) = send(
+        &client,
+        reqwest::Method::POST,
+        &tokens,
+        Some(&viewer),
+        make_token("by-ana"),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("oidc:ana has the role viewer"),
+        "{problem:#}"
+    );
+
+    // An admin group (the claim a string) makes a token.
+    let admin = key.sign(&claims("root@example.com", &json!("chorale-admins")));
+    let (status, _, created) = send(
+        &client,
+        reqwest::Method::POST,
+        &tokens,
+        Some(&admin),
+        make_token("by-oidc"),
+    )
+    .await;
+    assert_eq!(status, 201, "{created:#}");
+
+    // Chorale's own tokens work beside them.
+    let own = server.token("own", "viewer", None);
+    let (status, _, body) = send(&client, reqwest::Method::GET, &builds, Some(&own), None).await;
+    assert_eq!(status, 200, "{body:#}");
+
+    // A key the issuer adds to its key set is accepted after one fetch of it.
+    assert_eq!(issuer.key_set_fetches(), 1, "fetched once, then kept");
+    let rotated = SigningKey::rs256("key-2").unwrap();
+    issuer.publish(&rotated);
+    let token = rotated.sign(&claims("ana", &viewers));
+    let (status, _, body) = send(&client, reqwest::Method::GET, &builds, Some(&token), None).await;
+    assert_eq!(status, 200, "{body:#}");
+    assert_eq!(issuer.key_set_fetches(), 2);
+
+    // Everything else is refused (401) with what is wrong, and never echoed.
+    let good = claims("ana", &viewers);
+    let with = |changes: Value| oidc_claims(issuer.url(), "ana", &viewers, &changes);
+    let now = jiff::Timestamp::now().as_second();
+    let public_key = key.public_jwk().to_string();
+    for (token, expected) in [
+        (
+            key.sign(&with(json!({"exp": now - 120}))),
+            "the token expired at ",
+        ),
+        (
+            key.sign(&with(json!({"iss": "https://elsewhere.example"}))),
+            "the token's issuer is `https://elsewhere.example`, not",
+        ),
+        (
+            key.sign(&with(json!({"aud": "grafana"}))),
+            "the token's audience is `grafana`, not `chorale`",
+        ),
+        (
+            SigningKey::es256("key-1").unwrap().sign(&good),
+            "the token's signature does not verify with the issuer's key `key-1`",
+        ),
+        (
+            SigningKey::es256("key-3").unwrap().sign(&good),
+            "signed with the key `key-3`, which the issuer's key set",
+        ),
+        (
+            chorale_testkit::oidc::unsigned("key-1", &good),
+            "the token's algorithm is `none`",
+        ),
+        (
+            chorale_testkit::oidc::hs256("key-1", public_key.as_bytes(), &good),
+            "the token's algorithm is `HS256`",
+        ),
+        (
+            "gho_16C7e42F292c6912E7710c838347Ae178B4a".to_owned(),
+            "neither a Chorale token",
+        ),
+    ] {
+        let (status, _, problem) =
+            send(&client, reqwest::Method::GET, &builds, Some(&token), None).await;
+        assert_eq!(status, 401, "{expected}: {problem:#}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(expected), "{detail}");
+        assert!(!detail.contains(&token), "{detail}");
+    }
+    assert_eq!(
+        issuer.key_set_fetches(),
+        2,
+        "an unknown key within 30 s of the last fetch it made is refused without one"
+    );
+
+    // A valid token whose groups map to no role may do nothing (403), and is told why.
+    let nobody = key.sign(&claims("bob", &json!(["staff"])));
+    let (status, _, problem) =
+        send(&client, reqwest::Method::GET, &builds, Some(&nobody), None).await;
+    assert_eq!(status, 403, "{problem:#}");
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("oidc:bob has no role")
+            && detail.contains("no value of the token's `groups` claim (`staff`)"),
+        "{detail}"
+    );
+
+    // The audit log names the subjects, the refused attempt too.
+    let (_, _, events) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/audit", server.url),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let made: Vec<(&str, &str, &str)> = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|event| {
+            event["action"] == "tokens.create"
+                && event["actor"].as_str().unwrap().starts_with("oidc:")
+        })
+        .map(|event| {
+            (
+                event["actor"].as_str().unwrap(),
+                event["role"].as_str().unwrap(),
+                event["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            ("oidc:root@example.com", "admin", "succeeded"),
+            ("oidc:ana", "viewer", "denied"),
+        ],
+        "{events:#}"
+    );
+}
+
+#[test]
+fn oidc_options_that_are_wrong_stop_serve_with_a_usage_error_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = chorale(&dir.path().join("state"), dir.path())
+        .args([
+            "serve",
+            "--oidc-issuer",
+            "http://idp.example.com",
+            "--oidc-audience",
+            "chorale",
+            "--oidc-role",
+            "chorale-admins=admin",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--oidc-issuer") && stderr.contains("not an https:// URL"),
+        "{stderr}"
+    );
 }
 
 /// The demo product published to a world of its own and registered, with `spec_extra` at the
