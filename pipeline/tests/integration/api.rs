@@ -905,6 +905,96 @@ fn oidc_options_that_are_wrong_stop_serve_with_a_usage_error_naming_the_option()
     );
 }
 
+#[tokio::test]
+async fn every_operation_that_takes_a_body_refuses_a_malformed_one_whole() {
+    let server = Server::start();
+    let admin = server.token("admin", "admin", None);
+    let client = reqwest::Client::new();
+    let (_, _, document) = send(
+        &client,
+        reqwest::Method::GET,
+        &format!("{}/api/v1/openapi.json", server.url),
+        None,
+        None,
+    )
+    .await;
+    let bodies: [(&str, &[u8]); 6] = [
+        ("malformed JSON", b"{\"name\": [1, "),
+        ("a list for an object", b"[1, 2]"),
+        (
+            "wrong types",
+            b"{\"name\": 5, \"role\": true, \"expiresIn\": []}",
+        ),
+        (
+            "unknown fields",
+            b"{\"name\": \"x\", \"role\": \"viewer\", \"admin\": true}",
+        ),
+        (
+            "malformed YAML",
+            b"kind: Product\nspec: {components: [unclosed\n",
+        ),
+        ("not UTF-8", b"\xff\xfe\x00kind"),
+    ];
+    let mut checked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation.get("requestBody").is_none() {
+                continue;
+            }
+            let method = method.to_uppercase().parse::<reqwest::Method>().unwrap();
+            let url = format!("{}{}", server.url, path.replace("{name}", "demo"));
+            for (what, body) in bodies {
+                let content_type = if path.contains("products/{name}") && method == "PUT" {
+                    "application/yaml"
+                } else {
+                    "application/json"
+                };
+                let (status, content_type, problem) = send(
+                    &client,
+                    method.clone(),
+                    &url,
+                    Some(&admin),
+                    Some((content_type, body.to_vec())),
+                )
+                .await;
+                assert!(
+                    [400, 422].contains(&status.as_u16()),
+                    "{method} {path} with {what}: {status} {problem:#}"
+                );
+                assert_eq!(content_type.as_deref(), Some("application/problem+json"));
+                let detail = problem["detail"].as_str().unwrap();
+                assert!(
+                    !detail.is_empty()
+                        && (problem.get("field").is_some() || problem.get("errors").is_some()),
+                    "{method} {path} with {what} names what is wrong: {problem:#}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 18, "only {checked} refusals checked");
+    // Nothing was stored: no product, no build, no other token, no change in the audit log.
+    let get = |path: &str| {
+        let client = client.clone();
+        let url = format!("{}/api/v1{path}", server.url);
+        let admin = admin.clone();
+        async move {
+            send(&client, reqwest::Method::GET, &url, Some(&admin), None)
+                .await
+                .2
+        }
+    };
+    assert_eq!(get("/products").await["items"], serde_json::json!([]));
+    assert_eq!(get("/builds").await["items"], serde_json::json!([]));
+    assert_eq!(get("/tokens").await["items"].as_array().unwrap().len(), 1);
+    let audit = get("/audit?limit=500").await;
+    assert!(
+        (audit["items"].as_array().unwrap().iter())
+            .all(|e| e["outcome"] != "succeeded" || e["action"] == "tokens.create"),
+        "{audit:#}"
+    );
+}
+
 /// The demo product published to a world of its own and registered, with `spec_extra` at the
 /// top of its `spec`, with a server on that world's state (`--grace 0s`); the admin's token.
 async fn demo_service(spec_extra: &str) -> (World, Server, String) {
