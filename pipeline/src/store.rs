@@ -295,6 +295,14 @@ impl Store {
         .transpose()
     }
 
+    /// Record a new build, its id renewed until it is one no other build has.
+    pub async fn insert_new_build(&self, build: &mut Build) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_new(&mut tx, build).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Write a build and its stages (insert or replace), atomically. A build that has ended
     /// stays ended: its status and error are not written over (a process that finds its build
     /// reaped or replaced records what it did last, not a new verdict).
@@ -562,6 +570,31 @@ fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
 }
 
 /// Write a build and its stages, components and tests (insert or replace) in `tx`.
+/// Insert `build` as a new row, renewing its id while the id is taken; then its details.
+pub(crate) async fn insert_new(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    build: &mut Build,
+) -> Result<(), StoreError> {
+    loop {
+        let inserted = sqlx::query(
+            "INSERT INTO builds (id, product, status, trigger_source, created_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&build.id)
+        .bind(&build.product)
+        .bind(build.status.as_str())
+        .bind(&build.trigger)
+        .bind(millis(build.created_at))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            return write_build(tx, build).await;
+        }
+        build.renew_id();
+    }
+}
+
 async fn write_build(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     build: &Build,

@@ -146,14 +146,9 @@ pub async fn run_product(
     observer: &dyn Observer,
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
-    Box::pin(run_build(
-        context,
-        run,
-        run.queued_build(),
-        observer,
-        interrupt,
-    ))
-    .await
+    let mut build = run.queued_build();
+    context.store.insert_new_build(&mut build).await?;
+    Box::pin(run_build(context, run, build, observer, interrupt)).await
 }
 
 impl CheckedRun {

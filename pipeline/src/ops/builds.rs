@@ -91,7 +91,7 @@ pub(crate) async fn queue_build(
         skip_unchanged,
         ..defaults.clone()
     };
-    let build = request.check(context)?.queued_build();
+    let mut build = request.check(context)?.queued_build();
     let queued = serde_json::to_string(&RecordedRequest {
         product: ProductSource::Registered {
             name: name.to_owned(),
@@ -101,7 +101,10 @@ pub(crate) async fn queue_build(
         skip_unchanged,
     })
     .expect("a request serialises");
-    context.store.queue_build(&build, &queued, &audit).await?;
+    context
+        .store
+        .queue_build(&mut build, &queued, &audit)
+        .await?;
     Ok(build)
 }
 

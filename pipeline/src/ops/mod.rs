@@ -144,6 +144,7 @@ pub async fn bundle_product(
         observer,
     };
     let mut build = Build::start(&product.name, &request.trigger, &Stage::BUNDLE);
+    context.store.insert_new_build(&mut build).await?;
     recorder.started(&build).await?;
     let Packaged::Bundled(packaged) = snapshot_and_bundle(
         context,

@@ -294,6 +294,12 @@ impl Build {
         }
     }
 
+    /// Give the build a new id of the same second: its id was taken (16 random bits make a
+    /// collision likely once a few hundred builds start in one second).
+    pub fn renew_id(&mut self) {
+        self.id = new_build_id(self.created_at);
+    }
+
     /// The stage `name`, if the build has it.
     pub fn stage(&self, name: Stage) -> Option<&StageRun> {
         self.stages.iter().find(|s| s.name == name)

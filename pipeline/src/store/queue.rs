@@ -6,21 +6,22 @@
 use sqlx::Row;
 
 use super::access::insert_audit;
-use super::{Store, write_build};
+use super::{Store, insert_new};
 use crate::errors::StoreError;
 use crate::resources::access::AuditEvent;
 use crate::resources::build::{Build, Owner, Status};
 
 impl Store {
-    /// Queue `build` (status `pending`) with its `request` (JSON) and its audit event.
+    /// Queue `build` (status `pending`; its id renewed if taken) with its `request` (JSON)
+    /// and its audit event.
     pub async fn queue_build(
         &self,
-        build: &Build,
+        build: &mut Build,
         request: &str,
         audit: &AuditEvent,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        write_build(&mut tx, build).await?;
+        insert_new(&mut tx, build).await?;
         sqlx::query("UPDATE builds SET request = $1 WHERE id = $2")
             .bind(request)
             .bind(&build.id)

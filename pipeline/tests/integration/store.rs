@@ -337,6 +337,21 @@ async fn service_contract(store: Store) {
     };
     assert_eq!(store.build_page(&even, 10, None).await.unwrap().len(), 3);
 
+    // Two builds that drew the same id in the same second: the second is given another.
+    let mut first = Build::start("even", "cli", &Stage::RUN);
+    let mut second = first.clone();
+    "odd".clone_into(&mut second.product);
+    store.insert_new_build(&mut first).await.unwrap();
+    store.insert_new_build(&mut second).await.unwrap();
+    assert_ne!(first.id, second.id);
+    assert_eq!(first.id[..15], second.id[..15], "of the same second");
+    let stored = store.build(&second.id).await.unwrap().unwrap();
+    assert_eq!(stored.product, "odd");
+    assert_eq!(
+        store.build(&first.id).await.unwrap().unwrap().product,
+        "even"
+    );
+
     // Leases, by the database's clock: a renewed one holds, one that ran out is found, and a
     // build no longer running cannot be renewed (its owner learns it was reaped).
     assert!(
