@@ -1,17 +1,18 @@
 //! What keeps a pod from making progress on its own: an image that cannot be pulled, a pod no
-//! node can take, a claim no volume is bound to. Waits that depend on the cluster (a Job, a
+//! node can take, a claim no volume is bound to, a sandbox the node cannot create. Waits that depend on the cluster (a Job, a
 //! helm release) watch for these beside their own condition, so they end early with a message
 //! that names the object and its condition instead of running into their whole timeout.
 //!
-//! [`pod_blocker`] is a pure function of a Pod (tested on YAML fixtures); [`Kube::blocked`]
-//! polls the pods of a selector and answers once a blocker has lasted long enough.
+//! [`pod_blocker`] is a pure function of a Pod, [`sandbox_blocker`] of a Pod and the namespace's
+//! `FailedCreatePodSandBox` events (both tested on YAML fixtures); [`Kube::blocked`] polls the
+//! pods of a selector and answers once a blocker has lasted long enough.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
 use ::kube::Api;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod};
 use tokio::time::Instant;
 
 use super::{Kube, api_error};
@@ -30,6 +31,10 @@ const IMAGE_REASONS: [&str; 4] = [
 
 /// Container waiting reasons that mean the container cannot be created from its spec.
 const CREATE_REASONS: [&str; 2] = ["CreateContainerConfigError", "CreateContainerError"];
+
+/// The event reason of a pod whose sandbox (its network and pause container) the node cannot
+/// make: its status only says `ContainerCreating`.
+const SANDBOX_REASON: &str = "FailedCreatePodSandBox";
 
 /// Why a pod cannot go on by itself, read from its status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +62,8 @@ impl PodBlocker {
             "image"
         } else if CREATE_REASONS.contains(&self.reason.as_str()) {
             "create"
+        } else if self.reason == SANDBOX_REASON {
+            "sandbox"
         } else {
             "schedule"
         };
@@ -143,6 +150,46 @@ pub fn pod_blocker(pod: &Pod) -> Option<PodBlocker> {
     })
 }
 
+/// Why `pod` cannot start, when the node keeps failing to create its sandbox: the pod waits
+/// (`ContainerCreating`, no container started) and `events` (the namespace's
+/// `FailedCreatePodSandBox` events) hold one about this pod. The newest event's message says
+/// why (a pause image that cannot be pulled, a network plugin that fails).
+pub fn sandbox_blocker(pod: &Pod, events: &[Event]) -> Option<PodBlocker> {
+    let name = pod.metadata.name.as_deref()?;
+    let status = pod.status.as_ref()?;
+    if status.phase.as_deref() != Some("Pending") {
+        return None;
+    }
+    let started = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .any(|c| c.state.as_ref().is_some_and(|s| s.waiting.is_none()));
+    if started {
+        return None;
+    }
+    let event = events
+        .iter()
+        .filter(|event| {
+            event.reason.as_deref() == Some(SANDBOX_REASON)
+                && event.involved_object.name.as_deref() == Some(name)
+                && (event.involved_object.uid.is_none()
+                    || event.involved_object.uid == pod.metadata.uid)
+        })
+        .max_by_key(|event| event.last_timestamp.as_ref().map(|t| t.0))?;
+    Some(PodBlocker {
+        pod: name.to_owned(),
+        container: None,
+        reason: SANDBOX_REASON.to_owned(),
+        message: event
+            .message
+            .clone()
+            .unwrap_or_else(|| "the node cannot create the pod's sandbox".to_owned()),
+        permanent: false,
+        claims: Vec::new(),
+    })
+}
+
 impl Kube {
     /// Watches the pods of `namespace` that match the label `selector` and resolves once one
     /// of them has been blocked (see [`pod_blocker`]) for `after` (at once for a permanent
@@ -155,10 +202,26 @@ impl Kube {
         // (pod, container, kind of blocker) → when it was first seen. `ErrImagePull` and
         // `ImagePullBackOff` alternate while the kubelet retries: one kind, one clock.
         let mut since: BTreeMap<(String, Option<String>, &str), Instant> = BTreeMap::new();
+        let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let sandbox_events =
+            ::kube::api::ListParams::default().fields(&format!("reason={SANDBOX_REASON}"));
         loop {
             if let Ok(pods) = api.list(&params).await {
                 let now = Instant::now();
-                let blockers: Vec<PodBlocker> = pods.items.iter().filter_map(pod_blocker).collect();
+                let mut blockers: Vec<PodBlocker> =
+                    pods.items.iter().filter_map(pod_blocker).collect();
+                // A sandbox that cannot be made shows only in the pod's events.
+                let waiting = pods.items.iter().any(|pod| {
+                    pod_blocker(pod).is_none()
+                        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
+                });
+                if waiting && let Ok(found) = events.list(&sandbox_events).await {
+                    blockers.extend(
+                        (pods.items.iter())
+                            .filter(|pod| pod_blocker(pod).is_none())
+                            .filter_map(|pod| sandbox_blocker(pod, &found.items)),
+                    );
+                }
                 since.retain(|key, _| blockers.iter().any(|b| &b.key() == key));
                 for blocker in blockers {
                     let first = *since.entry(blocker.key()).or_insert(now);
@@ -270,6 +333,72 @@ status:
         assert_eq!(blocker.reason, "ImagePullBackOff");
         assert!(blocker.message.contains("Back-off pulling"));
         assert!(!blocker.permanent, "a registry may come back");
+    }
+
+    fn events(yaml: &str) -> Vec<Event> {
+        serde_saphyr::from_str(yaml).expect("Event fixtures")
+    }
+
+    #[test]
+    fn a_sandbox_the_node_cannot_make_blocks_a_pod_that_only_says_container_creating() {
+        let creating = pod("metadata: { name: db-0, uid: u1 }
+spec: { containers: [ { name: db, image: reg/db@sha256:ab } ] }
+status:
+  phase: Pending
+  containerStatuses:
+    - { name: db, image: reg/db@sha256:ab, imageID: '', ready: false, restartCount: 0,
+        state: { waiting: { reason: ContainerCreating } } }
+");
+        assert_eq!(
+            pod_blocker(&creating),
+            None,
+            "its status says nothing is wrong"
+        );
+        let found = events(
+            "- metadata: { name: db-0.1, namespace: demo }
+  involvedObject: { kind: Pod, name: db-0, uid: u1 }
+  reason: FailedCreatePodSandBox
+  lastTimestamp: '2026-12-04T02:30:00Z'
+  message: 'Failed to create pod sandbox: pull image k8s.local/pause:1: no such host'
+- metadata: { name: db-0.2, namespace: demo }
+  involvedObject: { kind: Pod, name: db-0, uid: u1 }
+  reason: FailedCreatePodSandBox
+  lastTimestamp: '2026-12-04T02:31:00Z'
+  message: 'Failed to create pod sandbox: still no pause image'
+- metadata: { name: other.1, namespace: demo }
+  involvedObject: { kind: Pod, name: db-0, uid: an-earlier-pod }
+  reason: FailedCreatePodSandBox
+  lastTimestamp: '2026-12-04T02:32:00Z'
+  message: 'of a pod of the same name that is gone'
+",
+        );
+        let blocker = sandbox_blocker(&creating, &found).expect("blocked");
+        assert_eq!(blocker.reason, "FailedCreatePodSandBox");
+        assert_eq!(
+            blocker.message,
+            "Failed to create pod sandbox: still no pause image"
+        );
+        assert!(!blocker.permanent, "a node may recover");
+        assert_eq!(blocker.key().2, "sandbox");
+        assert_eq!(
+            sandbox_blocker(&creating, &found[2..]),
+            None,
+            "another pod's event"
+        );
+
+        let running = pod("metadata: { name: db-0, uid: u1 }
+spec: { containers: [ { name: db, image: reg/db@sha256:ab } ] }
+status:
+  phase: Running
+  containerStatuses:
+    - { name: db, image: reg/db@sha256:ab, imageID: '', ready: true, restartCount: 0,
+        state: { running: {} } }
+");
+        assert_eq!(
+            sandbox_blocker(&running, &found),
+            None,
+            "an old event of a pod that started"
+        );
     }
 
     #[test]

@@ -256,6 +256,33 @@ async fn pods_are_summarised_found_blocked_and_deleted() {
     .expect("the unpullable pod is found blocked");
     assert_eq!(blocked.object, "Pod default/unpullable (container probe)");
 
+    // A pod whose node cannot make its sandbox says only `Pending` in its status: the kubelet's
+    // event says why, and the wait ends on it.
+    let mut stuck = pod("nosandbox", probe, &["sleep", "1h"]);
+    stuck["metadata"]["labels"] = json!({"suite": "sandbox"});
+    stuck["spec"]["nodeName"] = json!("a-node-of-its-own");
+    kube.create("default", &stuck).await.unwrap();
+    kube.create("default", &json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "nosandbox.1"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "nosandbox"},
+        "reason": "FailedCreatePodSandBox", "type": "Warning",
+        "lastTimestamp": "2026-12-04T02:30:00Z",
+        "message": "Failed to create pod sandbox: failed to pull image \"k8s-real.local/pause:1\""}))
+        .await
+        .unwrap();
+    let blocked = tokio::time::timeout(
+        minute,
+        kube.blocked("default", "suite=sandbox", Duration::ZERO),
+    )
+    .await
+    .expect("the pod without a sandbox is found blocked");
+    assert_eq!(
+        (blocked.object.as_str(), blocked.reason.as_str()),
+        ("Pod default/nosandbox", "FailedCreatePodSandBox")
+    );
+    assert!(blocked.message.contains("pause:1"), "{blocked}");
+    kube.delete_pod("default", "nosandbox").await.unwrap();
+
     let pods = kube.pods("default", Some("suite=kube")).await.unwrap();
     let names: Vec<&str> = pods.iter().map(|pod| pod.name.as_str()).collect();
     assert_eq!(names, ["quick", "sleeper", "unpullable"]);
