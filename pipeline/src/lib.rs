@@ -26,6 +26,7 @@ pub mod scheduler;
 pub mod service;
 pub mod snapshot;
 pub mod store;
+pub mod versions;
 pub mod waves;
 
 pub use context::{Context, Runners};

@@ -31,6 +31,7 @@ use crate::manifest::{Product, load_product};
 use crate::resources::build::{Build, ProductSource, RecordedRequest, Stage, Status};
 use crate::resources::cluster::{ClusterRecord, ClusterState};
 use crate::resources::lock::Lock;
+use crate::resources::release::ReleaseChannel;
 
 use events::{BuildEvent, Observer};
 pub(crate) use package::{Packaged, destination, snapshot_and_bundle};
@@ -309,14 +310,16 @@ async fn teardown_build_clusters(context: &Context, build_id: &str) {
     }
 }
 
-/// `MAJOR.MINOR.YYYYMMDD` of the build's day (UTC).
+/// The version the build would be released as: its daily version (the date in the release
+/// time zone), or `MAJOR.MINOR.PATCH-rc` for a pre-release product, whose rc number is given
+/// when the build becomes a candidate.
 fn candidate_version(product: &Product, build: &Build) -> String {
-    format!(
-        "{}.{}.{}",
-        product.version_line.major,
-        product.version_line.minor,
-        build.created_at.strftime("%Y%m%d")
-    )
+    match &product.release {
+        Some(policy) if policy.channel == ReleaseChannel::Prerelease => {
+            format!("{}.{}-rc", product.version_line, policy.patch)
+        }
+        _ => product.daily_version(build.created_at).to_string(),
+    }
 }
 
 /// Every stage after the build was recorded.

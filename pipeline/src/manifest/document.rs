@@ -12,6 +12,7 @@ use serde_saphyr::Spanned;
 
 /// The API version every Chorale document carries.
 pub use crate::resources::API_VERSION;
+use crate::resources::release::{ApprovalPolicy, ReleaseChannel};
 
 /// A `kind: Product` document: a version line and the components it is assembled from.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -87,6 +88,89 @@ pub struct ProductSpec {
     /// When `chorale serve` builds the product by itself (see docs/service.md).
     #[serde(default)]
     pub schedule: Option<ScheduleSpec>,
+    /// How green builds become versions: approval, version shape, where they are published
+    /// (see docs/manifests.md#releases).
+    #[serde(default)]
+    pub release: Option<ReleaseSpec>,
+}
+
+/// `spec.release`: how the product's green builds become semantic versions.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ReleaseSpec {
+    /// `manual` (default): a green build is a candidate until release managers approve it;
+    /// `auto`: every green build is approved at once.
+    #[serde(default)]
+    pub policy: ApprovalPolicy,
+    /// `daily` (default): versions `MAJOR.MINOR.YYYYMMDD`; `prerelease`:
+    /// `MAJOR.MINOR.PATCH-rc.N`.
+    #[serde(default)]
+    pub channel: ReleaseChannel,
+    /// The patch of pre-release versions (default 0); only with `channel: prerelease`.
+    #[schemars(with = "Option<u64>")]
+    #[serde(default)]
+    pub patch: Option<Spanned<u64>>,
+    /// The IANA time zone whose date a daily version carries (default: the schedule's, else
+    /// UTC).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub time_zone: Option<Spanned<String>>,
+    /// How many distinct release managers must approve a candidate (at least 1; default 1).
+    #[schemars(with = "Option<u32>")]
+    #[serde(default)]
+    pub approvals: Option<Spanned<u32>>,
+    /// How long a candidate may be approved (default `72h`).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub approval_expires: Option<Spanned<String>>,
+    /// Where an approved version is published.
+    #[serde(default)]
+    pub publish: Option<PublishSpec>,
+}
+
+/// `spec.release.publish`: where a version goes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PublishSpec {
+    /// `host[:port]/path` of the repository the version tags go to.
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub registry: Option<Spanned<String>>,
+    /// An annotated tag on the product configuration's commit.
+    #[serde(default)]
+    pub git: Option<GitPublishSpec>,
+    /// A GitHub release for that tag.
+    #[serde(default)]
+    pub github: Option<GithubPublishSpec>,
+}
+
+/// `spec.release.publish.git`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GitPublishSpec {
+    /// The product configuration's repository: `git://`, `https://`, `http://`, `ssh://` or
+    /// `file://`.
+    #[schemars(with = "String")]
+    pub repository: Spanned<String>,
+    /// What the tag name starts with, before the version (default `v`).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub tag_prefix: Option<Spanned<String>>,
+}
+
+/// `spec.release.publish.github`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GithubPublishSpec {
+    /// `OWNER/NAME`.
+    #[schemars(with = "String")]
+    pub repository: Spanned<String>,
+    /// The REST API's root (default `https://api.github.com`).
+    #[schemars(with = "Option<String>")]
+    #[serde(default)]
+    pub api_url: Option<Spanned<String>>,
+    /// Where the token is: `{ env: VARIABLE }` or `{ file: PATH }` (relative to this file).
+    pub token: chorale_reports::notify::SecretRef,
 }
 
 /// `spec.schedule`: when the service builds the product by itself.

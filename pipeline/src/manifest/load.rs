@@ -126,6 +126,14 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         .schedule
         .as_ref()
         .and_then(|schedule| check_schedule(path, schedule, &mut errors));
+    let release = spec.release.and_then(|release| {
+        let zone = schedule.as_ref().map(|s| &s.time_zone);
+        let (policy, problems) = super::release::check_release(base, release, zone);
+        for (location, message) in problems {
+            errors.push(&origin(path, location), message);
+        }
+        policy
+    });
     if !errors.is_empty() {
         return Err(errors.finish());
     }
@@ -139,6 +147,7 @@ pub fn load_product(path: &Path) -> Result<Product, ManifestErrors> {
         reporting,
         cluster_provider,
         schedule,
+        release,
     })
 }
 

@@ -7,6 +7,7 @@
 pub mod document;
 mod graph;
 mod load;
+mod release;
 mod reporting;
 pub mod schema;
 
@@ -37,6 +38,69 @@ pub struct Product {
     pub cluster_provider: Option<chorale_runners::cluster::ProviderKind>,
     /// `spec.schedule`: when the service builds it by itself.
     pub schedule: Option<crate::scheduler::Schedule>,
+    /// `spec.release`: how its green builds become versions; `None`: they do not.
+    pub release: Option<ReleasePolicy>,
+}
+
+impl Product {
+    /// The daily version of a build of this product started at `started`: its date in the
+    /// release time zone (UTC for a product without `spec.release`).
+    pub fn daily_version(&self, started: jiff::Timestamp) -> semver::Version {
+        match &self.release {
+            Some(policy) => crate::versions::daily(self.version_line, started, &policy.time_zone),
+            None => crate::versions::daily(self.version_line, started, &jiff::tz::TimeZone::UTC),
+        }
+    }
+}
+
+/// A product's checked `spec.release`, defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleasePolicy {
+    /// Who approves a candidate.
+    pub policy: crate::resources::release::ApprovalPolicy,
+    /// The shape of the versions.
+    pub channel: crate::resources::release::ReleaseChannel,
+    /// The patch of pre-release versions.
+    pub patch: u64,
+    /// The zone whose date a daily version carries.
+    pub time_zone: jiff::tz::TimeZone,
+    /// Distinct approvals a candidate needs (at least 1).
+    pub approvals: u32,
+    /// How long a candidate may be approved.
+    pub approval_expires: std::time::Duration,
+    /// Where approved versions are published.
+    pub publish: Publish,
+}
+
+/// `spec.release.publish`, checked.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Publish {
+    /// `host[:port]/path` of the repository the version tags go to.
+    pub registry: Option<String>,
+    /// The repository that gets an annotated tag, and the tag's prefix.
+    pub git: Option<GitTagTarget>,
+    /// The GitHub repository that gets a release.
+    pub github: Option<GithubTarget>,
+}
+
+/// Where a version's git tag goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitTagTarget {
+    /// The product configuration's repository URL.
+    pub repository: String,
+    /// What the tag name starts with, e.g. `v`.
+    pub tag_prefix: String,
+}
+
+/// Where a version's GitHub release goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GithubTarget {
+    /// `OWNER/NAME`.
+    pub repository: String,
+    /// The REST API's root.
+    pub api_url: url::Url,
+    /// Where the token is (a file path made relative to the product file's folder).
+    pub token: chorale_reports::notify::SecretRef,
 }
 
 /// How a product's builds are reported and announced: `spec.reportTemplates`,

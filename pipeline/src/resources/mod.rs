@@ -8,6 +8,7 @@
 //! - [`bundle::BundleOutcome`]: what a bundle push made;
 //! - [`cluster::ClusterRecord`]: a test cluster and where it is in its life;
 //! - [`delivery::Delivery`]: one notification to one notifier;
+//! - [`release::Release`]: a version of a product on a green build's bundle, and its decisions;
 //! - [`version_line::VersionLine`]: `MAJOR.MINOR` of a product's versions.
 
 pub mod access;
@@ -19,6 +20,7 @@ pub mod lock;
 pub mod meta;
 pub mod occurrence;
 pub mod product;
+pub mod release;
 pub mod version_line;
 
 /// The `apiVersion` of every Chorale document.

@@ -195,3 +195,61 @@ fn a_report_template_that_does_not_compile_is_named_with_its_line() {
     );
     assert!(errors.ends_with("(in report.md.j2:1)"), "{errors}");
 }
+
+#[test]
+fn a_release_policy_loads_with_its_defaults_filled_in() {
+    use chorale::resources::release::{ApprovalPolicy, ReleaseChannel};
+    let path = Path::new(FIXTURES).join("valid/release.yaml");
+    let release = load_product(&path).unwrap().release.unwrap();
+    assert_eq!(release.policy, ApprovalPolicy::Auto);
+    assert_eq!(release.channel, ReleaseChannel::Prerelease);
+    assert_eq!(release.patch, 3);
+    assert_eq!(release.approvals, 2);
+    assert_eq!(
+        release.approval_expires,
+        std::time::Duration::from_hours(24)
+    );
+    // No zone of its own: the schedule's.
+    assert_eq!(release.time_zone.iana_name(), Some("Asia/Shanghai"));
+    let publish = &release.publish;
+    assert_eq!(publish.registry.as_deref(), Some("127.0.0.1:5000/releases"));
+    let git = publish.git.as_ref().unwrap();
+    assert_eq!(git.tag_prefix, "v");
+    let github = publish.github.as_ref().unwrap();
+    assert_eq!(github.api_url.as_str(), "https://api.github.com/");
+    let chorale_reports::notify::SecretRef::File(token) = &github.token else {
+        panic!("{:?}", github.token)
+    };
+    assert!(
+        token.ends_with("valid/secrets/github-token"),
+        "{}",
+        token.display()
+    );
+
+    // Without `spec.release` nothing is released; with an empty one, every default holds.
+    let plain = load_product(&Path::new(FIXTURES).join("valid/product.yaml")).unwrap();
+    assert_eq!(plain.release, None);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(Path::new(FIXTURES).join("invalid/release-policy.yaml"))
+        .unwrap()
+        .replace("{ policy: sometimes }", "{}");
+    std::fs::write(dir.path().join("product.yaml"), text).unwrap();
+    let release = load_product(&dir.path().join("product.yaml"))
+        .unwrap()
+        .release
+        .unwrap();
+    assert_eq!(release.policy, ApprovalPolicy::Manual);
+    assert_eq!(release.channel, ReleaseChannel::Daily);
+    assert_eq!(release.approvals, 1);
+    assert_eq!(
+        release.approval_expires,
+        std::time::Duration::from_hours(72)
+    );
+    assert_eq!(release.time_zone, jiff::tz::TimeZone::UTC);
+}
+
+#[test]
+fn every_problem_of_a_release_policy_is_named_where_it_is_written() {
+    insta::assert_snapshot!(errors_of("release.yaml"));
+    insta::assert_snapshot!(errors_of("release-policy.yaml"));
+}
