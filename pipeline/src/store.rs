@@ -52,10 +52,12 @@ mod occurrences;
 mod pages;
 mod products;
 mod queue;
+mod releases;
 
 pub use counts::Counts;
 pub use events::StoredEvent;
-pub use pages::{BuildFilter, PageStart};
+pub use pages::{BuildFilter, PageStart, ReleaseFilter};
+pub use releases::{Decided, Proposed};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

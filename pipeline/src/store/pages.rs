@@ -1,16 +1,19 @@
-//! Pages of the builds and clusters lists: newest first, by the indexes on `(created_at, id)`
-//! and `(created_at, name)`, each page starting after the last row of the one before. A page
-//! costs the same with 100 rows in the store as with 100,000.
+//! Pages of the builds, clusters and releases lists: newest first, by the indexes on
+//! `(created_at, id)`, `(created_at, name)` and `(created_at, build_id)`, each page starting
+//! after the last row of the one before. A page costs the same with 100 rows in the store as
+//! with 100,000.
 
 use std::fmt::Write;
 
 use sqlx::Arguments;
 use sqlx::any::{AnyArguments, AnyRow};
 
+use super::releases::{release_from_row, select_releases};
 use super::{Store, build_from_row, cluster_from_row};
 use crate::errors::StoreError;
 use crate::resources::build::{Build, Status};
 use crate::resources::cluster::{ClusterRecord, ClusterState};
+use crate::resources::release::{Release, ReleaseState};
 
 /// Which builds a page shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,6 +22,15 @@ pub struct BuildFilter {
     pub product: Option<String>,
     /// Only those with this status.
     pub status: Option<Status>,
+}
+
+/// Which releases a page shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReleaseFilter {
+    /// Only this product's.
+    pub product: Option<String>,
+    /// Only those in this state.
+    pub state: Option<ReleaseState>,
 }
 
 /// Where a page starts: after the row created at `created_at` (ms) with key `id` (a build's
@@ -32,6 +44,14 @@ pub struct PageStart {
 }
 
 impl PageStart {
+    /// Where the page after `release` starts.
+    pub fn after_release(release: &Release) -> Self {
+        Self {
+            created_at: release.created_at.as_millisecond(),
+            id: release.build_id.clone(),
+        }
+    }
+
     /// Where the page after `build` starts.
     pub fn after(build: &Build) -> Self {
         Self {
@@ -141,5 +161,34 @@ impl Store {
             .fetch(self, select_clusters!(""), "name", limit)
             .await?;
         rows.iter().map(cluster_from_row).collect()
+    }
+
+    /// One page of releases, newest first (by when they became candidates), with their
+    /// decisions; candidates past their expiry are marked expired first.
+    pub async fn release_page(
+        &self,
+        filter: &ReleaseFilter,
+        limit: u32,
+        start: Option<&PageStart>,
+    ) -> Result<Vec<Release>, StoreError> {
+        self.expire_releases(filter.product.as_deref()).await?;
+        let mut query = PageQuery::default();
+        if let Some(product) = &filter.product {
+            query.equals("product", product.clone());
+        }
+        if let Some(state) = filter.state {
+            query.equals("state", state.as_str().to_owned());
+        }
+        if let Some(start) = start {
+            query.after("build_id", start);
+        }
+        let rows = query
+            .fetch(self, select_releases!(""), "build_id", limit)
+            .await?;
+        let mut releases = Vec::with_capacity(rows.len());
+        for row in &rows {
+            releases.push(self.with_decisions(release_from_row(row)?).await?);
+        }
+        Ok(releases)
     }
 }

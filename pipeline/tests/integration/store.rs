@@ -427,3 +427,236 @@ async fn an_unreachable_database_is_reported_without_its_password() {
     assert!(error.contains("cannot open the state database"), "{error}");
     assert!(!error.contains("s3cret"), "{error}");
 }
+
+/// A candidate of `build` at `version` that needs `needed` approvals.
+fn candidate(build: &Build, version: &str, needed: u32) -> chorale::resources::release::Release {
+    chorale::resources::release::Release {
+        version: version.to_owned(),
+        product: build.product.clone(),
+        build_id: build.id.clone(),
+        bundle: BundleRef {
+            repository: "127.0.0.1:5000/demo".to_owned(),
+            digest: format!("sha256:{}", "d".repeat(64)),
+        },
+        lock_id: format!("sha256:{}", "e".repeat(64)),
+        state: chorale::resources::release::ReleaseState::Candidate,
+        approvals_needed: needed,
+        created_at: round(build.created_at),
+        expires_at: round(build.created_at) + jiff::SignedDuration::from_hours(72),
+        decided_at: None,
+        decisions: Vec::new(),
+    }
+}
+
+/// What every backend must do with releases.
+async fn release_contract(store: Store) {
+    use chorale::resources::release::{Decision, ReleaseDecision, ReleaseState};
+    use chorale::store::{Decided, Proposed, ReleaseFilter};
+
+    let build = |n: u32| {
+        let mut build = Build::start("demo", "api", &Stage::RUN);
+        build.id = format!("20270115-08000{n}-ab12");
+        build.created_at = jiff::Timestamp::from_millisecond(
+            jiff::Timestamp::now().as_millisecond() + i64::from(n),
+        )
+        .unwrap();
+        build
+    };
+    let builds: Vec<Build> = (0..4).map(build).collect();
+    for build in &builds {
+        store.save_build(build).await.unwrap();
+    }
+    let decision = |actor: &str, decision: Decision| ReleaseDecision {
+        actor: actor.to_owned(),
+        role: Role::ReleaseManager,
+        decision,
+        reason: format!("{actor} read the report"),
+        overridden: false,
+        at: round(jiff::Timestamp::now()),
+    };
+    let audit = |action: &str| {
+        AuditEvent::new(
+            &Identity {
+                actor: "token:rm".to_owned(),
+                role: Role::ReleaseManager,
+            },
+            action,
+            "releases/demo/1.0.20270115".to_owned(),
+        )
+    };
+
+    // A version is held by one release of a product: a second build gets the first one back.
+    let first = candidate(&builds[0], "1.0.20270115", 2);
+    assert_eq!(
+        store.propose_release(&first, None).await.unwrap(),
+        Proposed::Recorded
+    );
+    let Proposed::Taken(holder) = store
+        .propose_release(&candidate(&builds[1], "1.0.20270115", 2), None)
+        .await
+        .unwrap()
+    else {
+        panic!("the version is taken");
+    };
+    assert_eq!(holder.build_id, builds[0].id);
+    assert_eq!(store.release_of_build(&builds[1].id).await.unwrap(), None);
+    assert_eq!(
+        store.held_versions("demo").await.unwrap(),
+        ["1.0.20270115".to_owned()]
+    );
+
+    // Two distinct approvers approve it; the same one twice counts once; a decision on a
+    // release that is no candidate is refused.
+    let approve = |actor: &str| decision(actor, Decision::Approve);
+    let decide = |actor: &str| {
+        let store = store.clone();
+        let id = builds[0].id.clone();
+        let approval = approve(actor);
+        async move {
+            store
+                .decide_release(&id, &approval, &audit("releases.approve"))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(decide("token:alice").await, Decided::Recorded);
+    assert_eq!(decide("token:alice").await, Decided::Duplicate);
+    let stored = store
+        .release_of_build(&builds[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, ReleaseState::Candidate);
+    assert_eq!(stored.approvals(), 1);
+    assert_eq!(decide("token:bob").await, Decided::Recorded);
+    let stored = store
+        .release("demo", "1.0.20270115")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, ReleaseState::Approved);
+    assert!(stored.decided_at.is_some());
+    let actors: Vec<&str> = stored.decisions.iter().map(|d| d.actor.as_str()).collect();
+    assert_eq!(actors, ["token:alice", "token:bob"]);
+    assert_eq!(stored.decisions[0].reason, "token:alice read the report");
+    assert_eq!(decide("token:carol").await, Decided::NotCandidate);
+
+    // A rejection frees the version: another build may take it; an expired candidate too.
+    let second = candidate(&builds[1], "1.0.20270116", 1);
+    store.propose_release(&second, None).await.unwrap();
+    let rejection = decision("token:alice", Decision::Reject);
+    assert_eq!(
+        store
+            .decide_release(&builds[1].id, &rejection, &audit("releases.reject"))
+            .await
+            .unwrap(),
+        Decided::Recorded
+    );
+    let rejected = store
+        .release_of_build(&builds[1].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rejected.state, ReleaseState::Rejected);
+    let mut expiring = candidate(&builds[2], "1.0.20270116", 1);
+    expiring.expires_at = round(jiff::Timestamp::now()) - jiff::SignedDuration::from_secs(1);
+    assert_eq!(
+        store.propose_release(&expiring, None).await.unwrap(),
+        Proposed::Recorded,
+        "a rejected candidate gives its version back"
+    );
+    assert_eq!(
+        store
+            .decide_release(
+                &builds[2].id,
+                &approve("token:bob"),
+                &audit("releases.approve")
+            )
+            .await
+            .unwrap(),
+        Decided::NotCandidate,
+        "an expired candidate is not approved"
+    );
+    assert_eq!(
+        store
+            .release_of_build(&builds[2].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        ReleaseState::Expired
+    );
+    // The build of a release that gave its version back has it still: no second release.
+    let Proposed::Taken(own) = store
+        .propose_release(&candidate(&builds[2], "1.0.20270117", 1), None)
+        .await
+        .unwrap()
+    else {
+        panic!("a build has one release");
+    };
+    assert_eq!(own.build_id, builds[2].id);
+
+    // Recorded at once with its decision (the auto policy); a newer release supersedes.
+    let mut auto = candidate(&builds[3], "1.0.20270116", 1);
+    auto.state = ReleaseState::Approved;
+    auto.decided_at = Some(auto.created_at);
+    auto.decisions = vec![approve("policy:auto")];
+    store
+        .propose_release(&auto, Some(&audit("releases.approve")))
+        .await
+        .unwrap();
+    let stored = store
+        .release_of_build(&builds[3].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, auto);
+    let newer = store.newer_release(&first).await.unwrap().unwrap();
+    assert_eq!(newer.build_id, builds[3].id);
+    assert_eq!(store.newer_release(&auto).await.unwrap(), None);
+
+    // Pages: newest first, by product and state.
+    let all = ReleaseFilter::default();
+    let page = store.release_page(&all, 2, None).await.unwrap();
+    let ids: Vec<&str> = page.iter().map(|r| r.build_id.as_str()).collect();
+    assert_eq!(ids, [builds[3].id.as_str(), builds[2].id.as_str()]);
+    let rest = store
+        .release_page(&all, 10, Some(&PageStart::after_release(&page[1])))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = rest.iter().map(|r| r.build_id.as_str()).collect();
+    assert_eq!(ids, [builds[1].id.as_str(), builds[0].id.as_str()]);
+    assert_eq!(rest[1].decisions.len(), 2, "a page has the decisions");
+    let approved = ReleaseFilter {
+        product: Some("demo".to_owned()),
+        state: Some(ReleaseState::Approved),
+    };
+    assert_eq!(
+        store.release_page(&approved, 10, None).await.unwrap().len(),
+        2
+    );
+    let audit = store.audit_events(10, None).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "releases.approve",
+            "releases.reject",
+            "releases.approve",
+            "releases.approve"
+        ],
+        "decisions that were recorded, each with its audit event"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_keeps_releases_and_their_decisions() {
+    let dir = tempfile::tempdir().unwrap();
+    release_contract(Store::open_in(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_keeps_releases_and_their_decisions() {
+    let postgres = chorale_testkit::Postgres::start().expect("a throw-away PostgreSQL starts");
+    release_contract(Store::open(&postgres.url()).await.unwrap()).await;
+}
