@@ -6,6 +6,7 @@
 //! - [`oidc`]: OIDC bearer tokens (JWTs of a configured issuer), when the server accepts them;
 //! - [`routes`]: one handler per operation, each calling one `ops` function;
 //! - [`records`]: what builds left (reports, files, deliveries), locks and diffs, clusters;
+//! - [`releases`]: releases, and release managers' decisions on builds;
 //! - [`documents`]: the resources in the house style (`apiVersion`, `kind`, `metadata`, …);
 //! - [`problem`]: every error as `application/problem+json`.
 
@@ -16,6 +17,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod problem;
 pub mod records;
+pub mod releases;
 pub mod routes;
 
 use std::sync::Arc;
@@ -67,6 +69,7 @@ pub struct ApiState {
         (name = "builds", description = "Builds: their stages, components and tests, reports, files and notifications"),
         (name = "locks", description = "Locks and what changed between two"),
         (name = "clusters", description = "Test clusters"),
+        (name = "releases", description = "Releases: green builds as versions, and the decisions on them"),
         (name = "tokens", description = "API tokens (admin)"),
         (name = "audit", description = "The audit log")
     )
@@ -106,6 +109,9 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(records::get_lock))
         .routes(routes!(records::get_diff))
         .routes(routes!(records::list_clusters))
+        .routes(routes!(releases::list_releases))
+        .routes(routes!(releases::get_release))
+        .routes(routes!(releases::decide))
 }
 
 /// The OpenAPI document of the API.

@@ -48,7 +48,7 @@ pub(super) fn limit(limit: Option<u32>, default: u32) -> Result<u32, Problem> {
 }
 
 /// A product name: what `metadata.name` allows, checked before it reaches the store.
-fn product_name(name: &str) -> Result<(), Problem> {
+pub(super) fn product_name(name: &str) -> Result<(), Problem> {
     if is_label(name, MAX_NAME) {
         Ok(())
     } else {
@@ -365,7 +365,10 @@ pub async fn create_token(
 }
 
 /// `body` as JSON of `T`; an error names the field that is wrong (`.` for the whole body).
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, Error> {
+pub(super) fn json_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner().to_string();

@@ -143,6 +143,19 @@ impl Client {
         Self::json(self.send(self.request(Method::POST, path)).await?).await
     }
 
+    /// `POST /api/v1{path}` with `body` as JSON.
+    pub async fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl serde::Serialize,
+    ) -> Result<T, Error> {
+        Self::json(
+            self.send(self.request(Method::POST, path).json(body))
+                .await?,
+        )
+        .await
+    }
+
     /// Follow build `id`'s event stream, telling `observer` each event, until it ends; the
     /// build as it ended. A dropped connection is resumed from the last event received.
     pub async fn follow(&self, id: &str, observer: &dyn Observer) -> Result<BuildDocument, Error> {

@@ -3,6 +3,7 @@
 mod client;
 mod notifications;
 pub mod progress;
+mod release;
 mod remote;
 mod render;
 mod service;
@@ -69,7 +70,7 @@ pub(crate) struct Global {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Ask this Chorale server (`chorale serve`'s URL) instead of the state folder: run,
-    /// apply, builds, report, diff, notifications list BUILD, clusters list.
+    /// apply, builds, report, diff, notifications list BUILD, clusters list, release.
     #[arg(long, global = true, env = "CHORALE_SERVER", value_name = "URL")]
     server: Option<String>,
     /// The file whose first line is the API token for --server (default: CHORALE_TOKEN).
@@ -179,6 +180,11 @@ enum Command {
     Notifications {
         #[command(subcommand)]
         command: NotificationsCommand,
+    },
+    /// Releases: list, show, and a release manager's approve or reject of a build.
+    Release {
+        #[command(subcommand)]
+        command: release::ReleaseCommand,
     },
     /// Run the service: the HTTP API (`/api/v1`, bearer tokens with roles) on the state
     /// folder's database, until SIGINT or SIGTERM.
@@ -526,6 +532,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
         Command::Serve(args) => service::serve(&cli.global, &args).await?,
         Command::Tokens { command } => service::tokens(&cli.global, command).await?,
         Command::Audit { command } => service::audit(&cli.global, command).await?,
+        Command::Release { command } => release::release(&cli.global, command).await?,
         Command::Clusters { command } => {
             let context = context(&cli.global).await?;
             match command {

@@ -116,6 +116,7 @@ pub fn line(event: &BuildEvent) -> Option<String> {
                 .as_deref()
                 .map_or_else(String::new, |e| format!(" ({e})"))
         ),
+        BuildEvent::Release { message } => format!("release  {message}"),
         BuildEvent::Resolving { .. }
         | BuildEvent::Resolved { .. }
         | BuildEvent::StageStarted { .. }
@@ -166,6 +167,9 @@ mod tests {
                 state: "failed".to_owned(),
                 error: Some("HTTP 500".to_owned()),
             },
+            BuildEvent::Release {
+                message: "candidate 1.0.20261204 awaits 2 approval(s)".to_owned(),
+            },
             BuildEvent::Ended {
                 status: Status::Failed,
                 error: None,
@@ -179,6 +183,7 @@ mod tests {
         interrupted by SIGTERM: tearing the cluster down
         report   .chorale/builds/x/report.html
         notify   team-chat (slack) failure: failed (HTTP 500)
+        release  candidate 1.0.20261204 awaits 2 approval(s)
         ");
     }
 

@@ -114,6 +114,7 @@ pub(super) async fn run(client: &Client, command: Command) -> Result<i32, Error>
                 ),
             });
         }
+        Command::Release { command } => super::release::remote(client, command).await?,
         Command::Clusters {
             command: ClustersCommand::List { output },
         } => {

@@ -13,6 +13,7 @@ use crate::resources::bundle::BundleOutcome;
 use crate::resources::cluster::ClusterDocument;
 use crate::resources::lock::Lock;
 use crate::resources::meta::BUILD_LABEL;
+use crate::resources::release::Release;
 
 fn short(digest: &str) -> &str {
     let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
@@ -199,6 +200,75 @@ fn span(start: Option<Timestamp>, end: Option<Timestamp>) -> String {
         ),
         _ => "-".to_owned(),
     }
+}
+
+/// Releases as a table, newest first.
+pub fn releases(releases: &[Release]) -> String {
+    if releases.is_empty() {
+        return "no releases recorded\n".to_owned();
+    }
+    let mut out = format!(
+        "{:20}  {:16}  {:9}  {:9}  {:20}  CREATED\n",
+        "VERSION", "PRODUCT", "STATE", "APPROVALS", "BUILD"
+    );
+    for release in releases {
+        let approvals = format!("{}/{}", release.approvals(), release.approvals_needed);
+        let _ = writeln!(
+            out,
+            "{:20}  {:16}  {:9}  {approvals:9}  {:20}  {}",
+            release.version,
+            release.product,
+            release.state.as_str(),
+            release.build_id,
+            time(release.created_at)
+        );
+    }
+    out
+}
+
+/// One release with every decision taken on it.
+pub fn release(release: &Release) -> String {
+    let mut out = format!(
+        "release {} of {}: {}\n",
+        release.version,
+        release.product,
+        release.state.as_str()
+    );
+    let _ = writeln!(out, "  build      {}", release.build_id);
+    let _ = writeln!(
+        out,
+        "  bundle     {}@{}",
+        release.bundle.repository, release.bundle.digest
+    );
+    let _ = writeln!(out, "  lock       {}", release.lock_id);
+    let _ = writeln!(
+        out,
+        "  approvals  {} of {}",
+        release.approvals(),
+        release.approvals_needed
+    );
+    let _ = writeln!(out, "  candidate  {}", time(release.created_at));
+    let _ = writeln!(out, "  expires    {}", time(release.expires_at));
+    if let Some(decided) = release.decided_at {
+        let _ = writeln!(out, "  decided    {}", time(decided));
+    }
+    for decision in &release.decisions {
+        let _ = writeln!(
+            out,
+            "  {}  {} ({}) {}{}: {}",
+            time(decision.at),
+            decision.actor,
+            decision.role.as_str(),
+            decision.decision.as_str(),
+            if decision.overridden {
+                " (override)"
+            } else {
+                ""
+            },
+            decision.reason
+        );
+    }
+    out
 }
 
 /// Tokens, one per line (never a secret).
@@ -422,5 +492,43 @@ mod tests {
         running.lock_id = None;
         insta::assert_snapshot!(builds(&[running, failed_build()]));
         assert_eq!(builds(&[]), "no builds recorded\n");
+    }
+
+    #[test]
+    fn releases_read_with_their_decisions() {
+        use crate::resources::access::Role;
+        use crate::resources::release::{Decision, ReleaseDecision, ReleaseState};
+        let build = failed_build();
+        let decision = |actor: &str, overridden, reason: &str| ReleaseDecision {
+            actor: actor.to_owned(),
+            role: Role::ReleaseManager,
+            decision: Decision::Approve,
+            reason: reason.to_owned(),
+            overridden,
+            at: at("09:00:00"),
+        };
+        let approved = Release {
+            version: "1.0.20261204".to_owned(),
+            product: build.product.clone(),
+            build_id: build.id.clone(),
+            bundle: build.bundle.clone().unwrap(),
+            lock_id: build.lock_id.clone().unwrap(),
+            state: ReleaseState::Approved,
+            approvals_needed: 2,
+            created_at: at("02:16:40"),
+            expires_at: at("23:16:40"),
+            decided_at: Some(at("09:00:00")),
+            decisions: vec![
+                decision("token:alice", true, "the smoke failure is a known flake"),
+                decision("oidc:bob", false, "report read"),
+            ],
+        };
+        insta::assert_snapshot!(release(&approved));
+        let mut candidate = approved.clone();
+        candidate.version = "1.0.20261205".to_owned();
+        candidate.state = ReleaseState::Candidate;
+        candidate.decisions.truncate(1);
+        insta::assert_snapshot!(releases(&[candidate, approved]));
+        assert_eq!(releases(&[]), "no releases recorded\n");
     }
 }

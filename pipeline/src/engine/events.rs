@@ -107,6 +107,12 @@ pub enum BuildEvent {
         /// The last error, if any.
         error: Option<String>,
     },
+    /// What became of a green build of a product with a release policy: a candidate waiting
+    /// for approval, approved at once, or why it is no candidate.
+    Release {
+        /// In a sentence.
+        message: String,
+    },
     /// The build ended.
     Ended {
         /// How.

@@ -12,6 +12,7 @@ use crate::context::Context;
 use crate::engine::events::Observer;
 use crate::engine::{RunOutcome, RunRequest, run_build};
 use crate::errors::Error;
+use crate::manifest::{Product, load_product};
 use crate::resources::access::{AuditEvent, Identity, Role};
 use crate::resources::build::{Build, ProductSource, RecordedRequest, Status};
 
@@ -125,8 +126,21 @@ pub(crate) fn read_request(context: &Context, recorded: &str) -> Result<(PathBuf
     Ok((manifest, recorded.skip_unchanged))
 }
 
+/// The product the build `id` was run with, loaded from its recorded request.
+pub(crate) async fn product_of_build(context: &Context, id: &str) -> Result<Product, Error> {
+    let recorded = context
+        .store
+        .build_request(id)
+        .await?
+        .ok_or_else(|| Error::Invalid(format!("build {id} recorded no request")))?;
+    let (manifest, _) = read_request(context, &recorded)?;
+    Ok(load_product(&manifest)?)
+}
+
 /// Claim the oldest queued build and run it with `defaults`; `None` when none is queued. A
-/// build whose product can no longer be loaded ends failed, saying why.
+/// build whose product can no longer be loaded ends failed, saying why. A green build of a
+/// product with a release policy then becomes a release candidate
+/// ([`super::releases::propose_green_build`]).
 pub async fn run_next_queued(
     context: &Context,
     defaults: &RunRequest,
@@ -147,9 +161,12 @@ pub async fn run_next_queued(
         .check(context)
     });
     match checked {
-        Ok(run) => Ok(Some(
-            Box::pin(run_build(context, &run, build, observer, interrupt)).await?,
-        )),
+        Ok(run) => {
+            let outcome = Box::pin(run_build(context, &run, build, observer, interrupt)).await?;
+            super::releases::propose_green_build(context, run.product(), &outcome.build, observer)
+                .await;
+            Ok(Some(outcome))
+        }
         Err(error) => {
             build.finish(Status::Failed, Some(error.to_string()));
             context.store.save_build(&build).await?;

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod builds;
 pub mod products;
+pub mod releases;
 
 use std::path::PathBuf;
 
@@ -20,7 +21,23 @@ use crate::resources::bundle::BundleOutcome;
 use crate::resources::lock::Lock;
 use crate::snapshot::snapshot;
 
-pub use crate::engine::{DEFAULT_PARALLELISM, RunOutcome, RunRequest, Verdict, run_product};
+pub use crate::engine::{DEFAULT_PARALLELISM, RunOutcome, RunRequest, Verdict};
+
+/// Run a whole build ([`crate::engine::run_product`]); a green build of a product with a
+/// release policy then becomes a release candidate ([`releases::propose_green_build`]).
+pub async fn run_product(
+    context: &Context,
+    run: &crate::engine::CheckedRun,
+    observer: &dyn Observer,
+    interrupt: impl Future<Output = String>,
+) -> Result<RunOutcome, Error> {
+    let outcome = Box::pin(crate::engine::run_product(
+        context, run, observer, interrupt,
+    ))
+    .await?;
+    releases::propose_green_build(context, run.product(), &outcome.build, observer).await;
+    Ok(outcome)
+}
 
 use crate::clusters::Reaped;
 use crate::engine::events::BuildEvent;
@@ -53,13 +70,7 @@ async fn report_interrupted(context: &Context, id: &str) -> Result<(), Error> {
     let Some(build) = context.store.build(id).await? else {
         return Ok(());
     };
-    let recorded = context
-        .store
-        .build_request(id)
-        .await?
-        .ok_or_else(|| Error::Invalid(format!("build {id} recorded no request")))?;
-    let (manifest, _) = builds::read_request(context, &recorded)?;
-    let product = load_product(&manifest)?;
+    let product = builds::product_of_build(context, id).await?;
     let recorder = Recorder {
         store: &context.store,
         observer: &crate::engine::events::Ignore,

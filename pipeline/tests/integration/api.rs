@@ -20,9 +20,9 @@ use crate::cli::chorale;
 use crate::support::World;
 
 /// A `chorale serve` on a free port with its own state folder; killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     state: PathBuf,
     home: PathBuf,
     /// The folder of a server's own state, removed once the server is gone.
@@ -52,7 +52,7 @@ impl Server {
     }
 
     /// As [`Server::start_on`], with `envs` in its environment.
-    fn start_with(
+    pub(crate) fn start_with(
         state: &Path,
         home: &Path,
         database_url: Option<&str>,
@@ -103,7 +103,7 @@ impl Server {
     }
 
     /// A token of `role` made with the in-process CLI (as the local admin).
-    fn token(&self, name: &str, role: &str, expires: Option<&str>) -> String {
+    pub(crate) fn token(&self, name: &str, role: &str, expires: Option<&str>) -> String {
         let mut args = vec![
             "tokens", "create", "--name", name, "--role", role, "-o", "json",
         ];
@@ -114,7 +114,7 @@ impl Server {
         created["secret"].as_str().unwrap().to_owned()
     }
 
-    fn cli(&self, args: &[&str]) -> String {
+    pub(crate) fn cli(&self, args: &[&str]) -> String {
         let mut command = chorale(&self.state, &self.home);
         if let Some(url) = &self.database_url {
             command.args(["--database-url", url]);
@@ -137,7 +137,7 @@ impl Drop for Server {
     }
 }
 
-async fn send(
+pub(crate) async fn send(
     client: &reqwest::Client,
     method: reqwest::Method,
     url: &str,
@@ -1008,7 +1008,7 @@ async fn demo_service(spec_extra: &str) -> (World, Server, String) {
 
 /// The demo product published to `world`, as the body that registers it, with `spec_extra`
 /// at the top of its `spec`.
-fn published_demo(world: &World, spec_extra: &str) -> String {
+pub(crate) fn published_demo(world: &World, spec_extra: &str) -> String {
     let demo = DemoProduct::seed(&world.registry, &world.git, &world.dir.path().join("demo"))
         .expect("the demo product is published to the test's registry and git daemon");
     let manifest = demo.manifest();
@@ -1024,7 +1024,7 @@ fn published_demo(world: &World, spec_extra: &str) -> String {
 }
 
 /// Register `body` as the product `demo` on `server`.
-async fn register(server: &Server, admin: &str, body: String) {
+pub(crate) async fn register(server: &Server, admin: &str, body: String) {
     let (status, _, registered) = send(
         &reqwest::Client::new(),
         reqwest::Method::PUT,
@@ -1168,7 +1168,12 @@ async fn a_replica_silent_mid_build_is_reaped_by_another_when_its_lease_runs_out
 }
 
 /// Polls the build `id` until it has ended (or two minutes pass).
-async fn ended(client: &reqwest::Client, server: &Server, token: &str, id: &str) -> Value {
+pub(crate) async fn ended(
+    client: &reqwest::Client,
+    server: &Server,
+    token: &str,
+    id: &str,
+) -> Value {
     let url = format!("{}/api/v1/builds/{id}", server.url);
     for _ in 0..240 {
         let (status, _, build) = send(client, reqwest::Method::GET, &url, Some(token), None).await;
