@@ -98,7 +98,7 @@ async fn a_manual_candidate_is_announced_and_approved_by_two_distinct_release_ma
         Vec::new(),
     )
     .await;
-    let (_world, server, admin, _) =
+    let (world, server, admin, _) =
         release_service("  release: { policy: manual, approvals: 2 }\n", &bot).await;
     let developer = server.token("dev", "developer", None);
     let alice = server.token("alice", "release-manager", None);
@@ -156,10 +156,28 @@ async fn a_manual_candidate_is_announced_and_approved_by_two_distinct_release_ma
     let (status, problem) = decide(&server, &bob, id, &json!({ "decision": "approve" })).await;
     assert_eq!(status, 400, "{problem:#}");
     assert_eq!(problem["field"], "reason", "{problem:#}");
-    let (status, release) = decide(&server, &bob, id, &approve("tests green, notes fine")).await;
-    assert_eq!(status, 200, "{release:#}");
-    assert_eq!(release["status"]["state"], "approved");
+    // Bob approves with the CLI through the server.
+    let token_file = world.dir.path().join("bob.token");
+    std::fs::write(&token_file, &bob).unwrap();
+    let through_server = |args: &[&str]| -> Value {
+        let mut line = vec!["--server", server.url.as_str()];
+        line.extend(["--token-file", token_file.to_str().unwrap()]);
+        line.extend(args);
+        serde_json::from_str(&server.cli(&line)).unwrap()
+    };
+    let release = through_server(&[
+        "release",
+        "approve",
+        id,
+        "--reason",
+        "tests green, notes fine",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(release["status"]["state"], "approved", "{release:#}");
     assert_eq!(release["status"]["approvals"], 2);
+    let listed = through_server(&["release", "list", "--state", "approved", "-o", "json"]);
+    assert_eq!(listed["items"][0], release);
     let (status, problem) = decide(&server, &admin, id, &approve("late")).await;
     assert_eq!(status, 409, "{problem:#}");
     assert!(
