@@ -329,3 +329,110 @@ async fn auto_approves_a_green_build_at_once_and_a_red_one_only_with_an_override
     let (status, problem) = decide(&server, &manager, red_id, &approve("again")).await;
     assert_eq!(status, 409, "{problem:#}");
 }
+
+#[tokio::test]
+async fn a_decision_on_a_build_that_is_no_live_candidate_is_refused_with_the_reason() {
+    use chorale::errors::Error;
+    use chorale::ops::releases::{ApprovalRequest, decide};
+    use chorale::resources::access::{AuditEvent, Identity, Role};
+    use chorale::resources::build::{Build, BundleRef, Stage, Status};
+    use chorale::resources::release::{Decision, Release, ReleaseState};
+
+    let dir = tempfile::tempdir().unwrap();
+    let context = chorale::Context::open(
+        dir.path(),
+        None,
+        chorale_runners::registry::RegistryOptions::default(),
+    )
+    .await
+    .unwrap();
+    let manager = Identity {
+        actor: "token:rm".to_owned(),
+        role: Role::ReleaseManager,
+    };
+    let now = jiff::Timestamp::from_millisecond(jiff::Timestamp::now().as_millisecond()).unwrap();
+    // Three green builds of demo, each a candidate; the first one's time is up.
+    let mut ids = Vec::new();
+    for n in 0..3_i64 {
+        let mut build = Build::start("demo", "api", &Stage::RUN);
+        build.id = format!("20270115-08000{n}-ab12");
+        build.created_at = now + jiff::SignedDuration::from_millis(n);
+        build.finish(Status::Succeeded, None);
+        context.store.save_build(&build).await.unwrap();
+        let release = Release {
+            version: format!("1.0.0-rc.{}", n + 1),
+            product: "demo".to_owned(),
+            build_id: build.id.clone(),
+            bundle: BundleRef {
+                repository: "127.0.0.1:5000/demo".to_owned(),
+                digest: format!("sha256:{}", "d".repeat(64)),
+            },
+            lock_id: format!("sha256:{}", "e".repeat(64)),
+            state: ReleaseState::Candidate,
+            approvals_needed: 1,
+            created_at: build.created_at,
+            expires_at: if n == 0 {
+                now - jiff::SignedDuration::from_secs(1)
+            } else {
+                now + jiff::SignedDuration::from_hours(1)
+            },
+            decided_at: None,
+            decisions: Vec::new(),
+        };
+        context.store.propose_release(&release, None).await.unwrap();
+        ids.push(build.id);
+    }
+    let refusal = |result: Result<Release, Error>| match result {
+        Err(Error::Conflict(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    let approve = ApprovalRequest {
+        decision: Decision::Approve,
+        reason: "report read".to_owned(),
+        overridden: false,
+    };
+    let audit = |id: &str| {
+        AuditEvent::new(
+            &manager,
+            "releases.approve",
+            format!("builds/{id}/approval"),
+        )
+    };
+
+    let expired = refusal(decide(&context, &manager, &ids[0], &approve, audit(&ids[0])).await);
+    assert!(expired.contains("expired at"), "{expired}");
+    let superseded = refusal(decide(&context, &manager, &ids[1], &approve, audit(&ids[1])).await);
+    assert!(
+        superseded.contains(&format!("superseded by 1.0.0-rc.3 (build {})", ids[2])),
+        "{superseded}"
+    );
+    let approved = decide(&context, &manager, &ids[2], &approve, audit(&ids[2]))
+        .await
+        .unwrap();
+    assert_eq!(approved.state, ReleaseState::Approved);
+    let again = refusal(decide(&context, &manager, &ids[2], &approve, audit(&ids[2])).await);
+    assert!(again.contains("approved already, by token:rm"), "{again}");
+    let developer = Identity {
+        actor: "token:dev".to_owned(),
+        role: Role::Developer,
+    };
+    assert!(matches!(
+        decide(&context, &developer, &ids[2], &approve, audit(&ids[2])).await,
+        Err(Error::Forbidden { .. })
+    ));
+    let unknown = decide(
+        &context,
+        &manager,
+        "20270115-090000-ffff",
+        &approve,
+        audit("x"),
+    )
+    .await;
+    assert!(matches!(unknown, Err(Error::NoSuchBuild(_))), "{unknown:?}");
+    let events = context.store.audit_events(10, None).await.unwrap();
+    assert_eq!(
+        events.len(),
+        1,
+        "only the approval that counted: {events:?}"
+    );
+}
