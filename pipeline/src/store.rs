@@ -14,7 +14,7 @@ use sqlx::{AnyPool, Connection, Row};
 
 use crate::errors::StoreError;
 use crate::resources::build::{
-    Build, BundleRef, ComponentDeploy, Owner, Stage, StageRun, Status, TestRun,
+    Build, BundleRef, ComponentDeploy, ConfigCommit, Owner, Stage, StageRun, Status, TestRun,
 };
 use crate::resources::bundle::BundleOutcome;
 use crate::resources::cluster::{ClusterRecord, ClusterState};
@@ -35,7 +35,7 @@ macro_rules! select_builds {
         concat!(
             "SELECT id, product, status, trigger_source, created_at, finished_at, lock_id, ",
             "bundle_repository, bundle_digest, error, owner_host, owner_pid, candidate_version, ",
-            "cluster_name FROM builds ",
+            "cluster_name, config_commit, config_dirty FROM builds ",
             $rest
         )
     };
@@ -566,12 +566,20 @@ fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
             }),
         candidate_version: row.try_get("candidate_version")?,
         cluster: row.try_get("cluster_name")?,
+        config: row
+            .try_get::<Option<String>, _>("config_commit")?
+            .map(|commit| -> Result<ConfigCommit, StoreError> {
+                Ok(ConfigCommit {
+                    commit,
+                    dirty: row.try_get::<Option<i64>, _>("config_dirty")? != Some(0),
+                })
+            })
+            .transpose()?,
         components: Vec::new(),
         tests: Vec::new(),
     })
 }
 
-/// Write a build and its stages, components and tests (insert or replace) in `tx`.
 /// Insert `build` as a new row, renewing its id while the id is taken; then its details.
 pub(crate) async fn insert_new(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -597,6 +605,7 @@ pub(crate) async fn insert_new(
     }
 }
 
+/// Write a build and its stages, components and tests (insert or replace) in `tx`.
 async fn write_build(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     build: &Build,
@@ -604,15 +613,17 @@ async fn write_build(
     sqlx::query(
         "INSERT INTO builds (id, product, status, trigger_source, created_at, finished_at,
                              lock_id, bundle_repository, bundle_digest, error, owner_host,
-                             owner_pid, candidate_version, cluster_name)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                             owner_pid, candidate_version, cluster_name, config_commit,
+                             config_dirty)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status,
              finished_at = excluded.finished_at, lock_id = excluded.lock_id,
              bundle_repository = excluded.bundle_repository,
              bundle_digest = excluded.bundle_digest, error = excluded.error,
              owner_host = excluded.owner_host, owner_pid = excluded.owner_pid,
              candidate_version = excluded.candidate_version,
-             cluster_name = excluded.cluster_name
+             cluster_name = excluded.cluster_name, config_commit = excluded.config_commit,
+             config_dirty = excluded.config_dirty
          WHERE builds.status IN ('pending', 'running')",
     )
     .bind(&build.id)
@@ -629,6 +640,8 @@ async fn write_build(
     .bind(build.owner.as_ref().map(|o| i64::from(o.pid)))
     .bind(build.candidate_version.as_deref())
     .bind(build.cluster.as_deref())
+    .bind(build.config.as_ref().map(|c| c.commit.as_str()))
+    .bind(build.config.as_ref().map(|c| i64::from(c.dirty)))
     .execute(&mut **tx)
     .await?;
     for (position, stage) in build.stages.iter().enumerate() {

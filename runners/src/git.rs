@@ -18,6 +18,38 @@ use sha2::{Digest, Sha256};
 
 use crate::errors::{GitError, env_host};
 
+/// The commit a local work tree is at, and whether it has changes not committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkTree {
+    /// The 40-hex commit of its `HEAD`.
+    pub commit: String,
+    /// Whether files differ from that commit (changed, staged or untracked; ignored files
+    /// do not count).
+    pub dirty: bool,
+}
+
+/// The work tree `path` is in (a file or a folder), at which commit and how clean; `None` when
+/// it is in none, or the tree has no commit yet.
+pub fn work_tree(path: &Path) -> Option<WorkTree> {
+    let repository = Repository::discover(path).ok()?;
+    if repository.is_bare() {
+        return None;
+    }
+    let commit = repository
+        .head()
+        .ok()?
+        .peel_to_commit()
+        .ok()?
+        .id()
+        .to_string();
+    let mut options = git2::StatusOptions::new();
+    options.include_untracked(true).include_ignored(false);
+    let dirty = repository
+        .statuses(Some(&mut options))
+        .map_or(true, |statuses| !statuses.is_empty());
+    Some(WorkTree { commit, dirty })
+}
+
 /// One file of a folder read from a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TreeFile {

@@ -133,6 +133,14 @@ pub fn build(build: &Build, bundle: Option<&BundleOutcome>) -> String {
     if let Some(bundle) = &build.bundle {
         let _ = writeln!(out, "bundle   {}@{}", bundle.repository, bundle.digest);
     }
+    if let Some(config) = &build.config {
+        let dirty = if config.dirty {
+            " (with changes not committed)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "config   {}{dirty}", config.commit);
+    }
     if let Some(error) = &build.error {
         let _ = writeln!(out, "error    {error}");
     }

@@ -28,7 +28,7 @@ use crate::clusters::{self, ClusterRequest, build_dir};
 use crate::context::Context;
 use crate::errors::Error;
 use crate::manifest::{Product, load_product};
-use crate::resources::build::{Build, ProductSource, RecordedRequest, Stage, Status};
+use crate::resources::build::{Build, ConfigCommit, ProductSource, RecordedRequest, Stage, Status};
 use crate::resources::cluster::{ClusterRecord, ClusterState};
 use crate::resources::lock::Lock;
 use crate::resources::release::ReleaseChannel;
@@ -148,8 +148,23 @@ pub async fn run_product(
     interrupt: impl Future<Output = String>,
 ) -> Result<RunOutcome, Error> {
     let mut build = run.queued_build();
+    build.config = config_commit(&run.request.manifest).await;
     context.store.insert_new_build(&mut build).await?;
     Box::pin(run_build(context, run, build, observer, interrupt)).await
+}
+
+/// The commit of the git work tree the product file `manifest` is in, if it is in one (a
+/// registered product's files, written out in the state folder, are in none).
+pub(crate) async fn config_commit(manifest: &std::path::Path) -> Option<ConfigCommit> {
+    let manifest = manifest.to_owned();
+    let tree = tokio::task::spawn_blocking(move || chorale_runners::git::work_tree(&manifest))
+        .await
+        .ok()
+        .flatten()?;
+    Some(ConfigCommit {
+        commit: tree.commit,
+        dirty: tree.dirty,
+    })
 }
 
 impl CheckedRun {

@@ -155,6 +155,7 @@ pub async fn bundle_product(
         observer,
     };
     let mut build = Build::start(&product.name, &request.trigger, &Stage::BUNDLE);
+    build.config = crate::engine::config_commit(&request.manifest).await;
     context.store.insert_new_build(&mut build).await?;
     recorder.started(&build).await?;
     let Packaged::Bundled(packaged) = snapshot_and_bundle(

@@ -147,6 +147,18 @@ pub struct BundleRef {
     pub digest: String,
 }
 
+/// The commit of the product's configuration (the git work tree its manifest is in) a build
+/// used: what a release's git tag is put on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigCommit {
+    /// The 40-hex commit of the work tree's `HEAD`.
+    pub commit: String,
+    /// Whether the work tree had changes not committed: the build did not use that commit
+    /// exactly, and cannot be tagged on it.
+    pub dirty: bool,
+}
+
 /// One run of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -180,6 +192,9 @@ pub struct Build {
     /// The name of its test cluster, once provisioned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
+    /// The commit of the product's configuration, when its manifest is in a git work tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigCommit>,
     /// Every component's deploy, in wave order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentDeploy>,
@@ -289,6 +304,7 @@ impl Build {
             owner: None,
             candidate_version: None,
             cluster: None,
+            config: None,
             components: Vec::new(),
             tests: Vec::new(),
         }
@@ -429,6 +445,9 @@ pub struct BuildStatus {
     /// The process running it while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<Owner>,
+    /// The commit of the product's configuration, when its manifest is in a git work tree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<ConfigCommit>,
     /// Its stages in order (not in lists).
     pub stages: Vec<StageRun>,
     /// Every component's deploy, in wave order (not in lists).
@@ -477,6 +496,7 @@ impl From<Build> for BuildDocument {
                 candidate_version: build.candidate_version,
                 cluster: build.cluster,
                 owner: build.owner,
+                config: build.config,
                 stages: build.stages,
                 components: build.components,
                 tests: build.tests,
@@ -507,6 +527,7 @@ impl From<BuildDocument> for Build {
             owner: status.owner,
             candidate_version: status.candidate_version,
             cluster: status.cluster,
+            config: status.config,
             components: status.components,
             tests: status.tests,
         }

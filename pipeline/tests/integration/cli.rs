@@ -53,6 +53,79 @@ spec:
 }
 
 #[test]
+fn a_build_records_the_commit_of_the_configuration_its_manifest_is_in() {
+    let world = World::new();
+    // The product file alone in a folder that becomes a work tree.
+    let manifest = world.dir.path().join("config/product.yaml");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::copy(product(&world, "db"), &manifest).unwrap();
+    let git = |args: &[&str]| {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(manifest.parent().unwrap())
+            .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "git {args:?}: {:?}", text(&output));
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let state = world.dir.path().join("state-outside");
+    let bundle = || {
+        let output = chorale(&state, world.dir.path())
+            .args(["bundle", "-o", "json"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{:?}", text(&output));
+        let list = chorale(&state, world.dir.path())
+            .args(["builds", "list", "--limit", "1", "-o", "json"])
+            .output()
+            .unwrap();
+        let list: Value = serde_json::from_slice(&list.stdout).unwrap();
+        list["items"][0]["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let show = |id: &str| -> Value {
+        let output = chorale(&state, world.dir.path())
+            .args(["builds", "show", id, "-o", "json"])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+
+    // Not in a work tree: nothing is recorded.
+    let outside = bundle();
+    assert!(show(&outside)["status"].get("config").is_none());
+
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "the product"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let clean = show(&bundle());
+    assert_eq!(
+        clean["status"]["config"],
+        serde_json::json!({"commit": head, "dirty": false})
+    );
+    std::fs::write(manifest.with_file_name("notes.txt"), "not committed\n").unwrap();
+    let dirty = bundle();
+    assert_eq!(show(&dirty)["status"]["config"]["dirty"], true);
+    let shown = chorale(&state, world.dir.path())
+        .args(["builds", "show", &dirty])
+        .output()
+        .unwrap();
+    assert!(
+        text(&shown)
+            .0
+            .contains(&format!("config   {head} (with changes not committed)")),
+        "{:?}",
+        text(&shown)
+    );
+}
+
+#[test]
 fn validate_exits_zero_only_for_a_valid_manifest() {
     let dir = tempfile::tempdir().unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests");
