@@ -351,11 +351,7 @@ impl Store {
                     .await?
             }
         };
-        let mut builds = Vec::with_capacity(rows.len());
-        for row in &rows {
-            builds.push(self.with_details(build_from_row(row)?).await?);
-        }
-        Ok(builds)
+        self.detailed(&rows).await
     }
 
     /// Record a cluster (insert or replace).
@@ -388,11 +384,7 @@ impl Store {
             .bind(Status::Running.as_str())
             .fetch_all(&self.pool)
             .await?;
-        let mut builds = Vec::with_capacity(rows.len());
-        for row in &rows {
-            builds.push(self.with_details(build_from_row(row)?).await?);
-        }
-        Ok(builds)
+        self.detailed(&rows).await
     }
 
     /// Recorded clusters, newest first: only those in `state` if given.
@@ -416,6 +408,15 @@ impl Store {
             }
         };
         rows.iter().map(cluster_from_row).collect()
+    }
+
+    /// The builds of `rows` (of `select_builds!`), each with its details.
+    pub(crate) async fn detailed(&self, rows: &[AnyRow]) -> Result<Vec<Build>, StoreError> {
+        let mut builds = Vec::with_capacity(rows.len());
+        for row in rows {
+            builds.push(self.with_details(build_from_row(row)?).await?);
+        }
+        Ok(builds)
     }
 
     /// Fill in a build's stages, component deploys and tests.

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::ApiState;
 use super::caller::Caller;
 use super::problem::{Problem, ProblemDocument};
-use super::routes::{build_id, decode_start, json_body, limit, page, product_name, query};
+use super::routes::{build_id, build_page, json_body, page, product_name, query};
 use crate::errors::Error;
 use crate::ops::access::authorize;
 use crate::ops::releases::{self, ApprovalRequest};
@@ -50,13 +50,11 @@ pub async fn list_releases(
 ) -> Result<Json<ReleaseList>, Problem> {
     authorize(&caller.identity, Role::Viewer)?;
     let params = query(params)?;
-    let limit = limit(params.limit, 50)?;
-    if let Some(product) = &params.product {
-        product_name(product).map_err(|p| p.field("product"))?;
-    }
-    let start = (params.continue_.as_deref())
-        .map(|text| decode_start(text, |id| build_id(id).is_ok()))
-        .transpose()?;
+    let (limit, start) = build_page(
+        params.limit,
+        params.continue_.as_deref(),
+        params.product.as_deref(),
+    )?;
     let filter = ReleaseFilter {
         product: params.product,
         state: params.state,

@@ -204,6 +204,23 @@ pub(super) fn decode_start(
     })
 }
 
+/// The size and start of a page of a list that builds key (builds, releases), and its product
+/// filter: checked before the store sees them.
+pub(super) fn build_page(
+    asked: Option<u32>,
+    continue_: Option<&str>,
+    product: Option<&str>,
+) -> Result<(u32, Option<PageStart>), Problem> {
+    let limit = limit(asked, 50)?;
+    if let Some(product) = product {
+        product_name(product).map_err(|p| p.field("product"))?;
+    }
+    let start = continue_
+        .map(|text| decode_start(text, |id| build_id(id).is_ok()))
+        .transpose()?;
+    Ok((limit, start))
+}
+
 /// Builds, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/builds", tag = "builds", params(BuildsQuery),
     security(("bearer" = ["viewer"])),
@@ -216,13 +233,11 @@ pub async fn list_builds(
 ) -> Result<Json<BuildList>, Problem> {
     authorize(&caller.identity, Role::Viewer)?;
     let params = query(params)?;
-    let limit = limit(params.limit, 50)?;
-    if let Some(product) = &params.product {
-        product_name(product).map_err(|p| p.field("product"))?;
-    }
-    let start = (params.continue_.as_deref())
-        .map(|text| decode_start(text, |id| build_id(id).is_ok()))
-        .transpose()?;
+    let (limit, start) = build_page(
+        params.limit,
+        params.continue_.as_deref(),
+        params.product.as_deref(),
+    )?;
     let filter = BuildFilter {
         product: params.product,
         status: params.status,

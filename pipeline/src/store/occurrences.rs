@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use sqlx::Row;
 
-use super::{Store, build_from_row, corrupt, from_millis, millis};
+use super::{Store, corrupt, from_millis, millis};
 use crate::errors::StoreError;
 use crate::resources::build::{Build, Status};
 use crate::resources::occurrence::{Occurrence, OccurrenceState};
@@ -111,11 +111,7 @@ impl Store {
         .bind(Status::Running.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let mut builds = Vec::with_capacity(rows.len());
-        for row in &rows {
-            builds.push(self.with_details(build_from_row(row)?).await?);
-        }
-        Ok(builds)
+        self.detailed(&rows).await
     }
 
     /// How many builds of `product` are queued or running.
