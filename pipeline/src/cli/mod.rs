@@ -23,6 +23,7 @@ use chorale_runners::cluster::{ProviderKind, ProviderOptions};
 use crate::api::documents::ProductDocument;
 use crate::clusters::ClusterRequest;
 use crate::context::Context;
+use crate::engine::events::{Both, Stored};
 use crate::errors::{Error, exit};
 use crate::ops::{
     BundleRequest, DEFAULT_CONCURRENCY, DEFAULT_PARALLELISM, RunRequest, SnapshotRequest, Verdict,
@@ -470,7 +471,11 @@ async fn run_command(global: &Global, args: RunArgs) -> Result<i32, Error> {
         let context = context.clone();
         async move { resume_deliveries(&context).await }
     });
-    let outcome = Box::pin(run_product(&context, &run, &progress, interrupted())).await;
+    // Its events are kept too, for the event stream of a server on the same database.
+    let events = Stored::start(context.store.clone());
+    let observer = Both(&progress, &events);
+    let outcome = Box::pin(run_product(&context, &run, &observer, interrupted())).await;
+    events.finish().await;
     let _ = resumed.await;
     progress.finish();
     let outcome = outcome?;

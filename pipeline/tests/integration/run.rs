@@ -237,6 +237,32 @@ fn the_demo_product_deploys_in_waves_passes_its_tests_reports_and_leaves_nothing
 
     let build = only_build(&demo.world);
     assert_eq!(build["status"]["phase"], "succeeded", "{build:#}");
+    // What it told is kept, in order, for the event stream of a server on the same state.
+    let id = build["metadata"]["name"].as_str().unwrap();
+    let events = runtime.block_on(async {
+        let store = chorale::store::Store::open_in(&demo.world.state())
+            .await
+            .unwrap();
+        store.events_after(id, 0, 1000).await.unwrap()
+    });
+    let kinds: Vec<String> = (events.iter())
+        .map(|e| serde_json::from_str::<Value>(&e.event).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("\"started\""),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("\"closed\""),
+        "{kinds:?}"
+    );
+    assert!(kinds.iter().any(|k| k == "\"ended\""), "{kinds:?}");
+    assert_eq!(
+        events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=i64::try_from(events.len()).unwrap()).collect::<Vec<_>>()
+    );
     // The cluster (on a real cluster: its namespace) is named after the build, once prefixed.
     assert_eq!(
         build["status"]["cluster"].as_str().unwrap(),
