@@ -81,10 +81,7 @@ impl Follow {
     async fn next(mut self) -> Option<(Result<Event, Infallible>, Self)> {
         loop {
             if let Some(stored) = self.pending.pop_front() {
-                let kind = serde_json::from_str::<serde_json::Value>(&stored.event)
-                    .ok()
-                    .and_then(|v| v["type"].as_str().map(str::to_owned))
-                    .unwrap_or_default();
+                let kind = kind_of(&stored);
                 let event = Event::default()
                     .id(stored.seq.to_string())
                     .event(kind)
@@ -113,9 +110,7 @@ impl Follow {
         let events = self.store.events_after(&self.id, self.after, 100).await?;
         if let Some(last) = events.last() {
             self.after = last.seq;
-            self.closed |= events
-                .iter()
-                .any(|e| e.event.contains(r#""type":"closed""#));
+            self.closed |= events.iter().any(|e| kind_of(e) == "closed");
             self.pending.extend(events);
             return Ok(None);
         }
@@ -133,4 +128,12 @@ impl Follow {
         tokio::time::sleep(POLL).await;
         Ok(None)
     }
+}
+
+/// The type of a stored event (`stageEnded`, `closed`, …).
+fn kind_of(stored: &StoredEvent) -> String {
+    serde_json::from_str::<serde_json::Value>(&stored.event)
+        .ok()
+        .and_then(|v| v["type"].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }

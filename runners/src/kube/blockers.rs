@@ -208,18 +208,24 @@ impl Kube {
         loop {
             if let Ok(pods) = api.list(&params).await {
                 let now = Instant::now();
-                let mut blockers: Vec<PodBlocker> =
-                    pods.items.iter().filter_map(pod_blocker).collect();
+                let (mut blockers, mut pending) = (Vec::new(), Vec::new());
+                for pod in &pods.items {
+                    match pod_blocker(pod) {
+                        Some(blocker) => blockers.push(blocker),
+                        None if pod.status.as_ref().and_then(|s| s.phase.as_deref())
+                            == Some("Pending") =>
+                        {
+                            pending.push(pod);
+                        }
+                        None => {}
+                    }
+                }
                 // A sandbox that cannot be made shows only in the pod's events.
-                let waiting = pods.items.iter().any(|pod| {
-                    pod_blocker(pod).is_none()
-                        && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending")
-                });
-                if waiting && let Ok(found) = events.list(&sandbox_events).await {
+                if !pending.is_empty()
+                    && let Ok(found) = events.list(&sandbox_events).await
+                {
                     blockers.extend(
-                        (pods.items.iter())
-                            .filter(|pod| pod_blocker(pod).is_none())
-                            .filter_map(|pod| sandbox_blocker(pod, &found.items)),
+                        (pending.into_iter()).filter_map(|pod| sandbox_blocker(pod, &found.items)),
                     );
                 }
                 since.retain(|key, _| blockers.iter().any(|b| &b.key() == key));
