@@ -75,6 +75,90 @@ pub enum GitError {
         /// What libgit2 reported.
         message: String,
     },
+    /// The tag name is not one git accepts (checked before anything is fetched).
+    #[error(
+        "`{tag}` is not a valid git tag name: `refs/tags/{tag}` must be a valid ref name (no spaces, `..`, `~`, `^`, `:`, `?`, `*`, `[`, `\\`, no leading `-`, no trailing `.lock` or `/`); change the tag prefix or the version"
+    )]
+    InvalidTagName {
+        /// The name that was given.
+        tag: String,
+    },
+    /// What was given as the commit to tag is not a full commit id.
+    #[error("`{commit}` is not a full 40-hex commit id; tag a commit by its full id")]
+    InvalidCommitId {
+        /// What was given.
+        commit: String,
+    },
+    /// The tagger's name or e-mail cannot be written into a tag.
+    #[error(
+        "the tagger `{name} <{email}>` cannot sign a git tag: {message}; set a plain name and e-mail"
+    )]
+    InvalidTagger {
+        /// The tagger's name.
+        name: String,
+        /// The tagger's e-mail.
+        email: String,
+        /// What libgit2 reported.
+        message: String,
+    },
+    /// The commit to tag is not in the remote, so a tag there could not point at it.
+    #[error(
+        "commit {commit} is not in {url}; push it to that repository first, then publish again"
+    )]
+    CommitNotInRemote {
+        /// The remote URL.
+        url: String,
+        /// The commit that was to be tagged.
+        commit: String,
+    },
+    /// The tag already exists in the remote on another commit; a version's tag never moves.
+    #[error(
+        "tag {tag} in {url} is already on commit {found}, not on {commit}; a version's tag never moves: publish under a new version, or remove the tag by hand if it is wrong"
+    )]
+    TagElsewhere {
+        /// The remote URL.
+        url: String,
+        /// The tag name.
+        tag: String,
+        /// The commit that was to be tagged.
+        commit: String,
+        /// The commit (or, when it peels to none, the object) the remote's tag is on.
+        found: String,
+    },
+    /// The remote refused the update of the reference.
+    #[error(
+        "{url} refused {reference}: {reason}; check that the remote accepts new tags from this identity"
+    )]
+    PushRejected {
+        /// The remote URL.
+        url: String,
+        /// The reference that was pushed.
+        reference: String,
+        /// What the remote (or libgit2) said.
+        reason: String,
+    },
+    /// The push could not reach the remote or was cut off.
+    #[error("cannot push {reference} to {url}: {message}; try again once the remote is reachable")]
+    PushInterrupted {
+        /// The remote URL.
+        url: String,
+        /// The reference that was pushed.
+        reference: String,
+        /// What libgit2 reported.
+        message: String,
+    },
+}
+
+impl GitError {
+    /// Whether trying again later may succeed: the remote could not be reached or the
+    /// connection dropped. A missing commit, a tag elsewhere, a refused token or a rejected
+    /// update stay as they are until someone acts.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::PushInterrupted { .. }
+        )
+    }
 }
 
 fn token_hint(rejected: bool, variable: &str) -> String {

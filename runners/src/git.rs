@@ -1,5 +1,6 @@
 //! Git remotes through libgit2: resolve a ref to a commit, read a folder at a commit, list the
-//! commits between two commits.
+//! commits between two commits, and put a release's annotated tag on a commit
+//! ([`GitRunner::push_annotated_tag`]).
 //!
 //! Every remote is mirrored into a bare repository under the cache folder, so a second snapshot
 //! of the same remote only transfers what changed. `git://`, `file://`, plain paths and
@@ -17,6 +18,10 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::errors::{GitError, env_host};
+
+mod tag;
+
+pub use tag::{TagPushed, Tagger};
 
 /// The commit a local work tree is at, and whether it has changes not committed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,30 +265,10 @@ impl GitRunner {
     }
 
     fn fetch_into(&self, repo: &Repository, url: &str) -> Result<(), GitError> {
-        let (variable, token) = self.tokens.for_url(url);
-        // libgit2 asks again each time the server refuses what it was given: a second question
-        // means the token was rejected, a first one without a token that one is missing.
-        let (asked, refused) = (Cell::new(false), Cell::new(false));
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.credentials(|_url, _user, allowed| {
-            if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
-                return Err(git2::Error::from_str(
-                    "the remote asks for a credential type other than a token",
-                ));
-            }
-            match token {
-                Some(token) if !asked.replace(true) => {
-                    git2::Cred::userpass_plaintext("x-access-token", token.expose_secret())
-                }
-                _ => {
-                    refused.set(true);
-                    Err(git2::Error::from_str("the remote refused access"))
-                }
-            }
-        });
+        let access = self.access(url);
         let mut options = FetchOptions::new();
         options
-            .remote_callbacks(callbacks)
+            .remote_callbacks(access.callbacks())
             .download_tags(AutotagOption::None)
             .prune(git2::FetchPrune::On)
             .update_fetchhead(false);
@@ -303,19 +288,23 @@ impl GitRunner {
                 None,
             )
             .map_err(|e| {
-                if refused.get() {
-                    GitError::Unauthorized {
-                        url: url.to_owned(),
-                        rejected: token.is_some(),
-                        variable,
-                    }
-                } else {
-                    GitError::Unreachable {
-                        url: url.to_owned(),
-                        message: e.message().to_owned(),
-                    }
-                }
+                access.refusal().unwrap_or_else(|| GitError::Unreachable {
+                    url: url.to_owned(),
+                    message: e.message().to_owned(),
+                })
             })
+    }
+
+    /// The credentials of one connection to `url`.
+    fn access<'r>(&'r self, url: &'r str) -> Access<'r> {
+        let (variable, token) = self.tokens.for_url(url);
+        Access {
+            url,
+            variable,
+            token,
+            asked: Cell::new(false),
+            refused: Cell::new(false),
+        }
     }
 
     fn log_blocking(
@@ -352,6 +341,51 @@ impl GitRunner {
                 })
             })
             .collect()
+    }
+}
+
+/// The token of one connection to a remote, and what the remote made of it.
+///
+/// libgit2 asks again each time the server refuses what it was given: a second question
+/// means the token was rejected, a first one without a token that one is missing.
+struct Access<'r> {
+    url: &'r str,
+    variable: String,
+    token: Option<&'r SecretString>,
+    asked: Cell<bool>,
+    refused: Cell<bool>,
+}
+
+impl Access<'_> {
+    /// Callbacks that answer the remote's questions with the token.
+    fn callbacks(&self) -> RemoteCallbacks<'_> {
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.credentials(|_url, _user, allowed| {
+            if !allowed.contains(git2::CredentialType::USER_PASS_PLAINTEXT) {
+                return Err(git2::Error::from_str(
+                    "the remote asks for a credential type other than a token",
+                ));
+            }
+            match self.token {
+                Some(token) if !self.asked.replace(true) => {
+                    git2::Cred::userpass_plaintext("x-access-token", token.expose_secret())
+                }
+                _ => {
+                    self.refused.set(true);
+                    Err(git2::Error::from_str("the remote refused access"))
+                }
+            }
+        });
+        callbacks
+    }
+
+    /// The error to report when the remote refused access during the connection.
+    fn refusal(&self) -> Option<GitError> {
+        self.refused.get().then(|| GitError::Unauthorized {
+            url: self.url.to_owned(),
+            rejected: self.token.is_some(),
+            variable: self.variable.clone(),
+        })
     }
 }
 
@@ -395,11 +429,15 @@ fn repo_error(url: &str, error: &git2::Error) -> GitError {
     }
 }
 
+/// Whether `text` is a full 40-hex commit id.
+fn is_commit_id(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Resolve `reference` (a branch, a tag, a full ref name or a 40-hex commit id) to a commit id
 /// in `repo`, the mirror of `url`.
 fn resolve_in(repo: &Repository, url: &str, reference: &str) -> Result<String, GitError> {
-    let is_commit_id = reference.len() == 40 && reference.bytes().all(|b| b.is_ascii_hexdigit());
-    if is_commit_id {
+    if is_commit_id(reference) {
         return find_commit(repo, url, reference).map(|c| c.id().to_string());
     }
     let candidates = [

@@ -6,6 +6,7 @@ mod cli;
 mod command;
 mod existing;
 mod git;
+mod git_tag;
 mod helm;
 mod kube;
 mod registry;
