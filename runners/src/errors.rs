@@ -538,3 +538,71 @@ pub enum KubeError {
         timeout: Duration,
     },
 }
+
+/// What went wrong publishing a release through GitHub's REST API. No variant carries the token.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GithubError {
+    /// The API URL cannot make a client.
+    #[error("cannot talk to the GitHub API at {api_url}: {message}")]
+    Client {
+        /// The API URL that was configured.
+        api_url: String,
+        /// Why it does not work.
+        message: String,
+    },
+    /// GitHub answered with an error status.
+    #[error("{request}: GitHub answered HTTP {status}: {message}")]
+    Status {
+        /// The request, as `METHOD URL`.
+        request: String,
+        /// The HTTP status code.
+        status: u16,
+        /// GitHub's message, with the details of a validation failure.
+        message: String,
+    },
+    /// No answer came within the timeout.
+    #[error("{request}: GitHub did not answer within {timeout:?}")]
+    Timeout {
+        /// The request, as `METHOD URL`.
+        request: String,
+        /// The timeout of one request.
+        timeout: Duration,
+    },
+    /// GitHub could not be reached (connection refused, DNS, TLS).
+    #[error("{request}: cannot reach GitHub: {message}")]
+    Unreachable {
+        /// The request, as `METHOD URL`.
+        request: String,
+        /// What the HTTP client reported.
+        message: String,
+    },
+    /// GitHub answered something its API description does not allow.
+    #[error("{request}: unexpected answer from GitHub: {message}")]
+    Protocol {
+        /// The request, as `METHOD URL`.
+        request: String,
+        /// What was wrong with it.
+        message: String,
+    },
+    /// Every attempt failed transiently; this is how the last one failed.
+    #[error("{last} (gave up after {attempts} attempts)")]
+    GaveUp {
+        /// How many times the publication was tried.
+        attempts: u32,
+        /// The failure of the last attempt.
+        last: Box<GithubError>,
+    },
+}
+
+impl GithubError {
+    /// Whether trying again later may succeed (429, 5xx, timeouts, no connection); a 4xx
+    /// such as 401, 403, 404 or 422 is permanent.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Timeout { .. } | Self::Unreachable { .. } => true,
+            Self::Status { status, .. } => *status == 429 || *status >= 500,
+            Self::GaveUp { last, .. } => last.is_transient(),
+            Self::Client { .. } | Self::Protocol { .. } => false,
+        }
+    }
+}

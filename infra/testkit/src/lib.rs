@@ -15,10 +15,12 @@
 //!   payloads as each platform documents them, and answers as a test scripts it.
 //! - [`oidc::Issuer`]: an OpenID Connect issuer (discovery document and key set) with
 //!   [`oidc::SigningKey`]s that sign its tokens, and the forgeries a verifier must refuse.
+//! - [`github::Prism`] and [`github::GithubFake`]: GitHub's REST API as its own OpenAPI
+//!   description has it (Prism validates every request), with releases that exist once created.
 //!
 //! The API is synchronous, so it works from plain and from tokio tests; the exceptions are
-//! [`webhook`] and [`oidc`], which serve on the caller's tokio runtime. Every fixture fails
-//! with an [`Error`] that names a missing program and `infra/dev/install`.
+//! [`webhook`], [`oidc`] and [`github::GithubFake`], which serve on the caller's tokio runtime.
+//! Every fixture fails with an [`Error`] that names a missing program and `infra/dev/install`.
 
 mod basic_auth;
 mod certificates;
@@ -26,6 +28,7 @@ mod demo;
 mod errors;
 mod git;
 mod git_https;
+pub mod github;
 mod helm;
 mod image;
 mod kube_sim;

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -126,11 +126,49 @@ pub(crate) struct Daemon {
     name: String,
     child: Child,
     log: PathBuf,
+    /// For [`Daemon::spawn_until_exit`]: the pipe whose closing stops the server.
+    lifeline: Option<ChildStdin>,
 }
+
+/// Runs `"$@"` and kills it when the shell's stdin reaches its end, that is when the process
+/// holding the other end of the pipe exits (or drops it); exits with the server's status.
+const UNTIL_STDIN_CLOSES: &str = r#"exec 3<&0 </dev/null
+"$@" 3<&- &
+server=$!
+{ cat <&3 >/dev/null; kill "$server" 2>/dev/null; } &
+wait "$server""#;
 
 impl Daemon {
     /// Starts `command` with stdout and stderr appended to `log`.
     pub(crate) fn spawn(name: &str, command: &mut Command, log: &Path) -> Result<Self, Error> {
+        Self::spawn_with(name, command, log, Stdio::null())
+    }
+
+    /// Starts `program` with `args` like [`Daemon::spawn`], for a server kept in a `static`,
+    /// which is never dropped: it runs under `sh`, which kills it when this process exits,
+    /// however it exits (the kernel closes the pipe the shell waits on).
+    pub(crate) fn spawn_until_exit(
+        name: &str,
+        program: &Path,
+        args: &[&std::ffi::OsStr],
+        log: &Path,
+    ) -> Result<Self, Error> {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", UNTIL_STDIN_CLOSES, "sh"])
+            .arg(program)
+            .args(args);
+        let mut daemon = Self::spawn_with(name, &mut command, log, Stdio::piped())?;
+        daemon.lifeline = daemon.child.stdin.take();
+        Ok(daemon)
+    }
+
+    fn spawn_with(
+        name: &str,
+        command: &mut Command,
+        log: &Path,
+        stdin: Stdio,
+    ) -> Result<Self, Error> {
         let file = File::options()
             .create(true)
             .append(true)
@@ -140,7 +178,7 @@ impl Daemon {
             .try_clone()
             .map_err(|source| Error::io("opening", log, source))?;
         let child = command
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(file)
             .stderr(stderr)
             .spawn()
@@ -152,13 +190,23 @@ impl Daemon {
             name: name.to_owned(),
             child,
             log: log.to_owned(),
+            lifeline: None,
         })
     }
 
     /// Waits until something accepts connections on `port`; fails early if the process exits.
     pub(crate) fn wait_for_port(&mut self, port: u16) -> Result<(), Error> {
+        self.wait_for_port_within(port, START_TIMEOUT)
+    }
+
+    /// [`Daemon::wait_for_port`] for a server slower to start than most.
+    pub(crate) fn wait_for_port_within(
+        &mut self,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<(), Error> {
         let mut exited = None;
-        let answered = wait_for(START_TIMEOUT, || {
+        let answered = wait_for(timeout, || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 exited = Some(status);
                 return true;
@@ -178,7 +226,7 @@ impl Daemon {
         } else {
             Err(Error::NotReady {
                 server: self.name.clone(),
-                timeout: START_TIMEOUT,
+                timeout,
                 log: self.log.clone(),
                 tail: log_tail(&self.log),
             })
@@ -188,6 +236,11 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.lifeline.take().is_some() {
+            // The shell kills the server when its pipe closes, and then exits.
+            let _ = self.child.wait();
+            return;
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
