@@ -363,6 +363,21 @@ pub enum Error {
     /// The change would clash with what is recorded.
     #[error("{0}")]
     Conflict(String),
+    /// A step of publishing a release failed for good (after its retries); the release is
+    /// `publish-failed` at that step and nothing after it was done.
+    #[error(
+        "publishing {product} {version} failed at step {step}: {message}; fix the cause, then `chorale release publish {product} {version} --resume` continues from that step"
+    )]
+    Publish {
+        /// The product.
+        product: String,
+        /// The version.
+        version: String,
+        /// The step that failed.
+        step: crate::resources::release::PublishStep,
+        /// Why.
+        message: String,
+    },
     /// The caller is not known (no, an unknown, an expired or a revoked token).
     #[error("{0}")]
     Unauthenticated(String),
@@ -432,6 +447,7 @@ impl Error {
             | Self::Helm(_)
             | Self::Fetch(_)
             | Self::Server { .. }
+            | Self::Publish { .. }
             | Self::Unreachable(_) => exit::INFRASTRUCTURE,
             Self::Interrupted(_) => exit::INTERRUPTED,
         }

@@ -283,9 +283,21 @@ async fn changes(context: &Context, build: &Build, lock: Option<&Lock>) -> Resul
     else {
         return Ok(Changes::default());
     };
+    changes_since(context, lock, &baseline, None).await
+}
+
+/// What changed from `baseline` (a green build, published as `version` if it was) to the
+/// build whose lock is `lock`: per component, its commits in between and the digests that
+/// moved.
+pub(crate) async fn changes_since(
+    context: &Context,
+    lock: &Lock,
+    baseline: &Build,
+    version: Option<String>,
+) -> Result<Changes, Error> {
     let base_id = baseline.lock_id.as_deref().unwrap_or_default();
     let Some(old) = context.store.lock(base_id).await? else {
-        tracing::warn!(build = %build.id, baseline = %baseline.id, lock = base_id, "the last green build's lock is not stored; the report lists no changes");
+        tracing::warn!(baseline = %baseline.id, lock = base_id, "the baseline build's lock is not stored; no changes are listed");
         return Ok(Changes::default());
     };
     let lock_diff = diff(&old, lock);
@@ -303,8 +315,8 @@ async fn changes(context: &Context, build: &Build, lock: Option<&Lock>) -> Resul
     }
     Ok(Changes {
         baseline: Some(Baseline {
-            build_id: baseline.id,
-            version: None,
+            build_id: baseline.id.clone(),
+            version,
             lock_id: old.id,
         }),
         components,

@@ -18,6 +18,7 @@ use crate::engine::RunRequest;
 use crate::engine::events::{Both, Ignore, Stored};
 use crate::errors::Error;
 use crate::ops::builds::run_next_queued;
+use crate::ops::publish::resume_publications;
 use crate::ops::{reap, resume_deliveries};
 use crate::scheduler::run::{Recorded, Schedules, tick};
 
@@ -79,7 +80,7 @@ pub async fn serve(
     let (stopping, stop_claiming) = watch::channel(false);
     let housekeeping = tokio::spawn(housekeeping_loop(
         context.clone(),
-        config.defaults.lease / 2,
+        config.defaults.lease,
         stop_claiming.clone(),
     ));
     let (interrupt_with, interrupt) = watch::channel(None::<String>);
@@ -231,12 +232,15 @@ async fn worker(
     }
 }
 
-/// The duties no request asks for, at start and then every `every` (half a build's lease)
-/// until told to stop: builds whose process is gone, on this host or silent past their lease
-/// on any, are marked interrupted, reported and announced, and their clusters torn down
-/// (with clusters past their TTL); deliveries a dead process left unsent are sent again.
-async fn housekeeping_loop(context: Context, every: Duration, mut stop: watch::Receiver<bool>) {
+/// The duties no request asks for, at start and then every half `lease` until told to stop:
+/// builds whose process is gone, on this host or silent past their lease on any, are marked
+/// interrupted, reported and announced, and their clusters torn down (with clusters past their
+/// TTL); deliveries a dead process left unsent are sent again; approved releases nobody
+/// publishes (their publisher died, past its lease) are published.
+async fn housekeeping_loop(context: Context, lease: Duration, mut stop: watch::Receiver<bool>) {
+    let every = lease / 2;
     let mut resuming: Option<tokio::task::JoinHandle<()>> = None;
+    let mut publishing: Option<tokio::task::JoinHandle<()>> = None;
     while !*stop.borrow() {
         match reap(&context, &Ignore).await {
             Ok(reaped) => {
@@ -261,6 +265,17 @@ async fn housekeeping_loop(context: Context, every: Duration, mut stop: watch::R
             let context = context.clone();
             resuming = Some(tokio::spawn(async move {
                 resume_deliveries(&context).await;
+            }));
+        }
+        // Releases approved but not published (their process died, or an approval's
+        // background publish did): publishing may take long, so it runs on its own.
+        if publishing
+            .as_ref()
+            .is_none_or(tokio::task::JoinHandle::is_finished)
+        {
+            let context = context.clone();
+            publishing = Some(tokio::spawn(async move {
+                resume_publications(&context, lease, &Ignore).await;
             }));
         }
         tokio::select! {

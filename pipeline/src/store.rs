@@ -51,12 +51,14 @@ mod leases;
 mod occurrences;
 mod pages;
 mod products;
+mod publishing;
 mod queue;
 mod releases;
 
 pub use counts::Counts;
 pub use events::StoredEvent;
 pub use pages::{BuildFilter, PageStart, ReleaseFilter};
+pub use publishing::ReleaseKey;
 pub use releases::{Decided, Proposed};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

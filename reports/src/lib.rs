@@ -18,4 +18,4 @@ pub use notify::{
     AttemptEvent, ChannelKind, DeliveryOutcome, Event, Message, Notifier, NotifierConfig, Payload,
     RetryPolicy, deliver,
 };
-pub use render::{Format, Templates, render};
+pub use render::{ApprovalFact, Format, ReleaseFacts, Templates, release_notes, render};

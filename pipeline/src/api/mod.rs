@@ -112,6 +112,9 @@ fn api() -> OpenApiRouter<ApiState> {
         .routes(routes!(releases::list_releases))
         .routes(routes!(releases::get_release))
         .routes(routes!(releases::decide))
+        .routes(routes!(releases::release_notes))
+        .routes(routes!(releases::publish_release))
+        .routes(routes!(releases::promote_release))
 }
 
 /// The OpenAPI document of the API.

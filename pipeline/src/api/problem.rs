@@ -78,6 +78,7 @@ impl From<Error> for Problem {
                 StatusCode::NOT_FOUND
             }
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Publish { .. } => StatusCode::BAD_GATEWAY,
             Error::Forbidden { .. } | Error::Oidc(OidcError::NoRole { .. }) => {
                 StatusCode::FORBIDDEN
             }

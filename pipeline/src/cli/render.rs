@@ -276,6 +276,33 @@ pub fn release(release: &Release) -> String {
             decision.reason
         );
     }
+    if let Some(from) = &release.promoted_from {
+        let _ = writeln!(out, "  promoted from {from} (same bundle)");
+    }
+    if let Some(published) = release.published_at {
+        let _ = writeln!(out, "  published  {}", time(published));
+    }
+    if let Some(failure) = &release.failure {
+        let _ = writeln!(
+            out,
+            "  failed at  {}: {} (`chorale release publish {} --product {} --resume` continues)",
+            failure.step, failure.error, release.version, release.product
+        );
+    }
+    for step in &release.steps {
+        let _ = writeln!(
+            out,
+            "  step {:9} {:8} attempts {}{}",
+            step.step.as_str(),
+            step.state.as_str(),
+            step.attempts,
+            step.detail
+                .as_deref()
+                .or(step.error.as_deref())
+                .map(|text| format!(": {text}"))
+                .unwrap_or_default()
+        );
+    }
     out
 }
 
@@ -530,6 +557,10 @@ mod tests {
                 decision("token:alice", true, "the smoke failure is a known flake"),
                 decision("oidc:bob", false, "report read"),
             ],
+            promoted_from: None,
+            published_at: None,
+            failure: None,
+            steps: Vec::new(),
         };
         insta::assert_snapshot!(release(&approved));
         let mut candidate = approved.clone();

@@ -205,14 +205,13 @@ pub async fn run_build(
     build.status = Status::Running;
     build.owner = Some(clusters::this_process());
     recorder.started(&build).await?;
-    let recorded = RecordedRequest {
-        product: ProductSource::File {
-            path: request.manifest.clone(),
-        },
-        skip_unchanged: request.skip_unchanged,
-    };
-    let recorded = serde_json::to_string(&recorded).expect("a request serialises");
-    context.store.record_request(&build.id, &recorded).await?;
+    record_file_request(
+        context,
+        &build.id,
+        &request.manifest,
+        request.skip_unchanged,
+    )
+    .await?;
     context.store.renew_lease(&build.id, request.lease).await?;
 
     let id = build.id.clone();
@@ -617,4 +616,23 @@ fn build_context(build: &Build, lock: &Lock, namespace: &str) -> BuildContext {
             })
             .collect(),
     }
+}
+
+/// Record that build `id` was made from the product file `manifest` (made absolute), so that
+/// any later process (a reaper, a publisher) reads the product it was made of.
+pub(crate) async fn record_file_request(
+    context: &Context,
+    id: &str,
+    manifest: &std::path::Path,
+    skip_unchanged: bool,
+) -> Result<(), Error> {
+    let recorded = RecordedRequest {
+        product: ProductSource::File {
+            path: std::path::absolute(manifest).unwrap_or_else(|_| manifest.to_owned()),
+        },
+        skip_unchanged,
+    };
+    let recorded = serde_json::to_string(&recorded).expect("a request serialises");
+    context.store.record_request(id, &recorded).await?;
+    Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod builds;
 pub mod products;
+pub mod publish;
 pub mod releases;
 
 use std::path::PathBuf;
@@ -158,6 +159,7 @@ pub async fn bundle_product(
     build.config = crate::engine::config_commit(&request.manifest).await;
     context.store.insert_new_build(&mut build).await?;
     recorder.started(&build).await?;
+    crate::engine::record_file_request(context, &build.id, &request.manifest, false).await?;
     let Packaged::Bundled(packaged) = snapshot_and_bundle(
         context,
         recorder,

@@ -1,13 +1,13 @@
 //! Releases: a green build of a product with `spec.release` becomes a release candidate (with
-//! `policy: auto`, approved at once); release managers approve it (as many distinct ones as
-//! the policy needs) or reject it; releases are listed and shown. Publishing an approved
-//! release (registry tags, git tag, GitHub release, the `released` notification) is not done
-//! yet: an approved release stays `approved`.
+//! `policy: auto`, approved and published at once); release managers approve it (as many
+//! distinct ones as the policy needs) or reject it; releases are listed and shown. Publishing
+//! an approved release is [`super::publish`].
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::access::authorize;
+use super::publish::PublishOptions;
 use crate::context::Context;
 use crate::engine::events::{BuildEvent, Observer};
 use crate::errors::Error;
@@ -18,7 +18,7 @@ use crate::resources::build::{Build, Status};
 use crate::resources::release::{
     ApprovalPolicy, Decision, Release, ReleaseChannel, ReleaseDecision, ReleaseState,
 };
-use crate::store::{Decided, PageStart, Proposed, ReleaseFilter};
+use crate::store::{Decided, PageStart, Proposed, ReleaseFilter, ReleaseKey};
 
 /// The actor of the approvals the `auto` policy gives.
 pub const AUTO_APPROVER: &str = "policy:auto";
@@ -83,10 +83,24 @@ pub async fn propose_green_build(
         return;
     }
     let message = match propose(context, product, policy, build, true).await {
-        Ok(release) if release.state == ReleaseState::Approved => format!(
-            "{} approved at once (policy auto); publishing it is not done yet",
-            release.version
-        ),
+        Ok(release) if release.state == ReleaseState::Approved => {
+            observer.event(&BuildEvent::Release {
+                message: format!(
+                    "{} approved at once (policy auto); publishing it",
+                    release.version
+                ),
+            });
+            let key = ReleaseKey {
+                build_id: release.build_id.clone(),
+                version: release.version.clone(),
+            };
+            let publishing =
+                super::publish::publish(context, &key, PublishOptions::default(), observer);
+            match Box::pin(publishing).await {
+                Ok(_) => return,
+                Err(error) => format!("not published: {error}"),
+            }
+        }
         Ok(release) => {
             announce_candidate(context, product, build, observer).await;
             format!(
@@ -170,6 +184,10 @@ async fn propose(
         expires_at,
         decided_at: None,
         decisions: Vec::new(),
+        promoted_from: None,
+        published_at: None,
+        failure: None,
+        steps: Vec::new(),
     };
     let mut audit = None;
     if auto_allowed && policy.policy == ApprovalPolicy::Auto {
@@ -230,6 +248,11 @@ fn refusal(release: &Release, now: Timestamp) -> Option<Error> {
         ),
         ReleaseState::Approved => format!("{what} is approved already, by {}", decided_by()),
         ReleaseState::Rejected => format!("{what} was rejected, by {}", decided_by()),
+        ReleaseState::Publishing => format!("{what} is approved and being published"),
+        ReleaseState::PublishFailed => format!(
+            "{what} is approved; publishing it failed (`chorale release publish {} {} --resume` continues)",
+            release.product, release.version
+        ),
         ReleaseState::Published => format!("{what} is published already"),
     };
     Some(Error::Conflict(message))

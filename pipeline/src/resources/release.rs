@@ -73,8 +73,8 @@ pub enum ReleaseChannel {
     strum::IntoStaticStr,
     utoipa::ToSchema,
 )]
-#[serde(rename_all = "lowercase")]
-#[strum(serialize_all = "lowercase", parse_err_fn = unknown_release_state, parse_err_ty = String)]
+#[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case", parse_err_fn = unknown_release_state, parse_err_ty = String)]
 pub enum ReleaseState {
     /// A green build waiting for its approvals.
     Candidate,
@@ -84,13 +84,19 @@ pub enum ReleaseState {
     Rejected,
     /// Nobody approved it before `approvalExpires` ran out.
     Expired,
+    /// Its publishing journal is being worked through (or its process died and the next one
+    /// resumes it).
+    Publishing,
+    /// A publishing step failed for good; `chorale release publish --resume` continues after
+    /// the cause is fixed.
+    PublishFailed,
     /// Its version is published.
     Published,
 }
 
 fn unknown_release_state(text: &str) -> String {
     format!(
-        "unknown release state `{text}`; the states are candidate, approved, rejected, expired and published"
+        "unknown release state `{text}`; the states are candidate, approved, rejected, expired, publishing, publish-failed and published"
     )
 }
 
@@ -99,6 +105,128 @@ impl ReleaseState {
     pub fn as_str(self) -> &'static str {
         self.into()
     }
+
+    /// Whether the release holds its version (no other release of the product may take it).
+    pub fn holds_version(self) -> bool {
+        !matches!(self, Self::Rejected | Self::Expired)
+    }
+}
+
+/// One step of publishing a release, in the order they run.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_fn = unknown_step, parse_err_ty = String)]
+pub enum PublishStep {
+    /// Tag the bundle digest (and each chart) with the version in the release registry.
+    Registry,
+    /// Put an annotated tag on the configuration commit the build used.
+    Git,
+    /// Make (or reuse) the GitHub release of that tag, with notes and the lock.
+    Github,
+    /// Send the `released` notification.
+    Notify,
+}
+
+fn unknown_step(text: &str) -> String {
+    format!("unknown publishing step `{text}`; the steps are registry, git, github and notify")
+}
+
+impl PublishStep {
+    /// The lower-case name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Where one publishing step is.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", parse_err_fn = unknown_step_state, parse_err_ty = String)]
+pub enum StepState {
+    /// Recorded before it ran; still so when its process died while it ran.
+    Started,
+    /// Done (or found done already).
+    Done,
+    /// Nothing to do: the product does not publish there.
+    Skipped,
+    /// It failed; the release is `publish-failed`.
+    Failed,
+}
+
+fn unknown_step_state(text: &str) -> String {
+    format!("unknown step state `{text}`; the states are started, done, skipped and failed")
+}
+
+impl StepState {
+    /// The lower-case name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether a resumed publication goes past the step.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Skipped)
+    }
+}
+
+/// One entry of a release's publishing journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    /// Which step.
+    pub step: PublishStep,
+    /// Where it is.
+    pub state: StepState,
+    /// How many times it was started.
+    pub attempts: u32,
+    /// What it did (tags written, the GitHub release, deliveries), once done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it was last started.
+    pub started_at: Timestamp,
+    /// When it last ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The step a `publish-failed` release stopped at, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublishFailure {
+    /// The step that failed.
+    pub step: PublishStep,
+    /// Its error.
+    pub error: String,
 }
 
 /// What a release manager decided.
@@ -179,6 +307,14 @@ pub struct Release {
     pub decided_at: Option<Timestamp>,
     /// Every decision, oldest first.
     pub decisions: Vec<ReleaseDecision>,
+    /// The release candidate this final version was promoted from.
+    pub promoted_from: Option<String>,
+    /// When its last publishing step was done.
+    pub published_at: Option<Timestamp>,
+    /// The step a `publish-failed` release stopped at.
+    pub failure: Option<PublishFailure>,
+    /// Its publishing journal, in step order.
+    pub steps: Vec<StepRecord>,
 }
 
 impl Release {
@@ -209,13 +345,17 @@ pub struct ReleaseSpec {
     pub lock_id: String,
     /// Distinct approvals it needs.
     pub approvals_needed: u32,
+    /// The release candidate this final version was promoted from (same bundle digest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted_from: Option<String>,
 }
 
 /// Where a release is, and the decisions taken on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleaseStatus {
-    /// `candidate`, `approved`, `rejected`, `expired` or `published`.
+    /// `candidate`, `approved`, `rejected`, `expired`, `publishing`, `publish-failed` or
+    /// `published`.
     pub state: ReleaseState,
     /// Distinct approvals so far.
     pub approvals: u32,
@@ -226,6 +366,15 @@ pub struct ReleaseStatus {
     pub decided_at: Option<Timestamp>,
     /// Every decision, oldest first.
     pub decisions: Vec<ReleaseDecision>,
+    /// When it was published.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<Timestamp>,
+    /// The step a `publish-failed` release stopped at, and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<PublishFailure>,
+    /// The publishing journal, in step order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepRecord>,
 }
 
 /// A release as a resource: its version as name, its product and build as labels.
@@ -267,6 +416,7 @@ impl From<Release> for ReleaseDocument {
                 bundle: release.bundle,
                 lock_id: release.lock_id,
                 approvals_needed: release.approvals_needed,
+                promoted_from: release.promoted_from,
             },
             status: ReleaseStatus {
                 state: release.state,
@@ -274,6 +424,9 @@ impl From<Release> for ReleaseDocument {
                 expires_at: release.expires_at,
                 decided_at: release.decided_at,
                 decisions: release.decisions,
+                published_at: release.published_at,
+                failure: release.failure,
+                steps: release.steps,
             },
         }
     }
@@ -299,6 +452,10 @@ impl From<ReleaseDocument> for Release {
             expires_at: status.expires_at,
             decided_at: status.decided_at,
             decisions: status.decisions,
+            promoted_from: spec.promoted_from,
+            published_at: status.published_at,
+            failure: status.failure,
+            steps: status.steps,
         }
     }
 }
@@ -335,6 +492,21 @@ mod tests {
                 overridden: false,
                 at: now,
             }],
+            promoted_from: None,
+            published_at: None,
+            failure: Some(PublishFailure {
+                step: PublishStep::Git,
+                error: "tag v1.0.20261204 exists on another commit".to_owned(),
+            }),
+            steps: vec![StepRecord {
+                step: PublishStep::Registry,
+                state: StepState::Done,
+                attempts: 1,
+                detail: Some("tagged 127.0.0.1:5000/releases/demo:1.0.20261204".to_owned()),
+                error: None,
+                started_at: now,
+                finished_at: Some(now),
+            }],
         }
     }
 
@@ -355,6 +527,16 @@ mod tests {
     fn states_and_decisions_have_one_name_each_way() {
         assert_eq!("expired".parse::<ReleaseState>(), Ok(ReleaseState::Expired));
         assert_eq!(ReleaseState::Published.as_str(), "published");
+        assert_eq!(
+            "publish-failed".parse::<ReleaseState>(),
+            Ok(ReleaseState::PublishFailed)
+        );
+        assert_eq!(
+            serde_json::to_value(ReleaseState::PublishFailed).unwrap(),
+            serde_json::json!("publish-failed")
+        );
+        assert_eq!("github".parse::<PublishStep>(), Ok(PublishStep::Github));
+        assert!(PublishStep::Registry < PublishStep::Notify);
         assert!(
             "gone"
                 .parse::<ReleaseState>()

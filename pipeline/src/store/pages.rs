@@ -187,7 +187,7 @@ impl Store {
             .await?;
         let mut releases = Vec::with_capacity(rows.len());
         for row in &rows {
-            releases.push(self.with_decisions(release_from_row(row)?).await?);
+            releases.push(self.release_details(release_from_row(row)?).await?);
         }
         Ok(releases)
     }

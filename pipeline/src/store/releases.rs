@@ -1,26 +1,41 @@
-//! Releases and the decisions taken on them. A version is held by one release of a product at
-//! a time (a unique index over the candidates, approved and published ones), every decision is
-//! written with its audit event in one transaction, and a decision is taken on a row locked
-//! for it, so that two release managers approving at once count as two and a rejection and an
-//! approval never both win.
+//! Releases, the decisions taken on them and their publishing journals. A version is held by
+//! one release of a product at a time (a unique index over the releases that hold theirs),
+//! every decision is written with its audit event in one transaction, and a decision is taken
+//! on a row locked for it, so that two release managers approving at once count as two and a
+//! rejection and an approval never both win. A build's own release (its candidate) has no
+//! `promoted_from`; the final version an rc is promoted to is a second release of the build.
+//!
+//! Publishing is claimed by one process at a time with a lease on the database's clock
+//! ([`Store::claim_publication`]); each step is recorded before and after it runs.
 
 use jiff::Timestamp;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::access::insert_audit;
+use super::publishing::ReleaseKey;
 use super::{Store, corrupt, from_millis, millis, optional_time};
 use crate::errors::StoreError;
 use crate::resources::access::AuditEvent;
 use crate::resources::build::BundleRef;
-use crate::resources::release::{Decision, Release, ReleaseDecision, ReleaseState};
+use crate::resources::release::{
+    Decision, PublishFailure, Release, ReleaseDecision, ReleaseState, StepRecord,
+};
+
+/// The states in which a release holds its version, as SQL.
+macro_rules! holding {
+    () => {
+        "('candidate', 'approved', 'publishing', 'publish-failed', 'published')"
+    };
+}
 
 /// `SELECT` of every release column, followed by the rest of the query.
 macro_rules! select_releases {
     ($rest:literal) => {
         concat!(
             "SELECT build_id, product, version, state, bundle_repository, bundle_digest, ",
-            "lock_id, approvals_needed, created_at, expires_at, decided_at FROM releases ",
+            "lock_id, approvals_needed, created_at, expires_at, decided_at, promoted_from, ",
+            "published_at, failed_step, failure FROM releases ",
             $rest
         )
     };
@@ -49,9 +64,9 @@ pub enum Decided {
 }
 
 impl Store {
-    /// Record `release` (a candidate, or approved at once with its decision) with `audit`,
-    /// unless its version is held by another release of its product or its build has a
-    /// release already. Candidates of the product past their expiry are marked expired first,
+    /// Record `release` (a candidate, approved at once with its decision, or a promotion) with
+    /// `audit`, unless its version is held by another release of its product, or its build
+    /// has its candidate already (for a promotion: was promoted from the same rc already). Candidates of the product past their expiry are marked expired first,
     /// giving their versions back.
     pub async fn propose_release(
         &self,
@@ -61,26 +76,29 @@ impl Store {
         loop {
             let mut tx = self.pool.begin().await?;
             expire_candidates(&mut tx, Some(release.product.as_str()), Timestamp::now()).await?;
-            let holder = sqlx::query(
-                "SELECT build_id FROM releases WHERE (product = $1 AND version = $2
-                     AND state IN ('candidate', 'approved', 'published')) OR build_id = $3
-                 ORDER BY created_at LIMIT 1",
-            )
+            let holder = sqlx::query(concat!(
+                "SELECT build_id, version FROM releases WHERE (product = $1 AND version = $2
+                     AND state IN ",
+                holding!(),
+                ") OR (build_id = $3 AND COALESCE(promoted_from, '') = $4) ORDER BY created_at LIMIT 1"
+            ))
             .bind(&release.product)
             .bind(&release.version)
             .bind(&release.build_id)
+            .bind(release.promoted_from.as_deref().unwrap_or_default())
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(row) = holder {
                 tx.commit().await?;
-                let holder: String = row.try_get("build_id")?;
-                return self.taken(&holder).await;
+                let build: String = row.try_get("build_id")?;
+                let version: String = row.try_get("version")?;
+                return self.taken(&build, &version).await;
             }
             let inserted = sqlx::query(
                 "INSERT INTO releases (build_id, product, version, state, bundle_repository,
                                        bundle_digest, lock_id, approvals_needed, created_at,
-                                       expires_at, decided_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                                       expires_at, decided_at, promoted_from)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&release.build_id)
             .bind(&release.product)
@@ -93,6 +111,7 @@ impl Store {
             .bind(millis(release.created_at))
             .bind(millis(release.expires_at))
             .bind(release.decided_at.map(millis))
+            .bind(release.promoted_from.as_deref())
             .execute(&mut *tx)
             .await;
             match inserted {
@@ -112,12 +131,14 @@ impl Store {
         }
     }
 
-    /// [`Proposed::Taken`] by the release of `build_id`.
-    async fn taken(&self, build_id: &str) -> Result<Proposed, StoreError> {
-        let release = self
-            .release_of_build(build_id)
-            .await?
-            .ok_or_else(|| corrupt("release", &format!("release {build_id} vanished")))?;
+    /// [`Proposed::Taken`] by the release `version` of `build_id`.
+    async fn taken(&self, build_id: &str, version: &str) -> Result<Proposed, StoreError> {
+        let key = ReleaseKey {
+            build_id: build_id.to_owned(),
+            version: version.to_owned(),
+        };
+        let release = (self.release_by_key(&key).await?)
+            .ok_or_else(|| corrupt("release", &format!("release {version} vanished")))?;
         Ok(Proposed::Taken(Box::new(release)))
     }
 
@@ -134,7 +155,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let expired = sqlx::query(
             "UPDATE releases SET state = 'expired'
-             WHERE build_id = $1 AND state = 'candidate' AND expires_at <= $2",
+             WHERE build_id = $1 AND promoted_from IS NULL AND state = 'candidate'
+               AND expires_at <= $2",
         )
         .bind(build_id)
         .bind(millis(decision.at))
@@ -147,7 +169,8 @@ impl Store {
         }
         // The row is locked for this transaction (PostgreSQL; SQLite writes one at a time).
         let row = sqlx::query(
-            "UPDATE releases SET state = state WHERE build_id = $1 AND state = 'candidate'
+            "UPDATE releases SET state = state
+             WHERE build_id = $1 AND promoted_from IS NULL AND state = 'candidate'
              RETURNING approvals_needed",
         )
         .bind(build_id)
@@ -175,12 +198,15 @@ impl Store {
             }
         };
         if let Some(state) = decided {
-            sqlx::query("UPDATE releases SET state = $1, decided_at = $2 WHERE build_id = $3")
-                .bind(state.as_str())
-                .bind(millis(decision.at))
-                .bind(build_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE releases SET state = $1, decided_at = $2
+                 WHERE build_id = $3 AND promoted_from IS NULL",
+            )
+            .bind(state.as_str())
+            .bind(millis(decision.at))
+            .bind(build_id)
+            .execute(&mut *tx)
+            .await?;
         }
         insert_audit(&mut tx, audit).await?;
         tx.commit().await?;
@@ -195,14 +221,30 @@ impl Store {
         Ok(())
     }
 
-    /// The release of the build `build_id`, with its decisions.
+    /// The build `build_id`'s own release (its candidate, not a promotion), with its
+    /// decisions and journal.
     pub async fn release_of_build(&self, build_id: &str) -> Result<Option<Release>, StoreError> {
-        let row = sqlx::query(select_releases!("WHERE build_id = $1"))
-            .bind(build_id)
+        let row = sqlx::query(select_releases!(
+            "WHERE build_id = $1 AND promoted_from IS NULL"
+        ))
+        .bind(build_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The release `key` (a build and a version), with its decisions and journal.
+    pub async fn release_by_key(&self, key: &ReleaseKey) -> Result<Option<Release>, StoreError> {
+        let row = sqlx::query(select_releases!("WHERE build_id = $1 AND version = $2"))
+            .bind(&key.build_id)
+            .bind(&key.version)
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(row) => Ok(Some(self.with_decisions(release_from_row(&row)?).await?)),
+            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
             None => Ok(None),
         }
     }
@@ -221,17 +263,17 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => Ok(Some(self.with_decisions(release_from_row(&row)?).await?)),
+            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
             None => Ok(None),
         }
     }
 
     /// The versions `product`'s releases hold (candidates, approved and published ones).
     pub async fn held_versions(&self, product: &str) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT version FROM releases
-             WHERE product = $1 AND state IN ('candidate', 'approved', 'published')",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT version FROM releases WHERE product = $1 AND state IN ",
+            holding!()
+        ))
         .bind(product)
         .fetch_all(&self.pool)
         .await?;
@@ -247,7 +289,8 @@ impl Store {
     /// (a newer candidate supersedes `release`).
     pub async fn newer_release(&self, release: &Release) -> Result<Option<Release>, StoreError> {
         let row = sqlx::query(select_releases!(
-            "WHERE product = $1 AND state IN ('candidate', 'approved', 'published')
+            "WHERE product = $1 AND promoted_from IS NULL
+               AND state IN ('candidate', 'approved', 'publishing', 'publish-failed', 'published')
                AND (created_at > $2 OR (created_at = $2 AND build_id > $3))
              ORDER BY created_at DESC, build_id DESC LIMIT 1"
         ))
@@ -259,8 +302,11 @@ impl Store {
         row.as_ref().map(release_from_row).transpose()
     }
 
-    /// Fill in a release's decisions, oldest first.
-    pub(super) async fn with_decisions(&self, mut release: Release) -> Result<Release, StoreError> {
+    /// Fill in a release's decisions (oldest first) and its publishing journal (in step order).
+    pub(super) async fn release_details(
+        &self,
+        mut release: Release,
+    ) -> Result<Release, StoreError> {
         let rows = sqlx::query(
             "SELECT actor, role, decision, reason, overridden, at FROM release_decisions
              WHERE build_id = $1 ORDER BY at, actor",
@@ -287,6 +333,19 @@ impl Store {
                 })
             })
             .collect::<Result<_, StoreError>>()?;
+        let rows = sqlx::query(
+            "SELECT step, state, attempts, detail, error, started_at, finished_at
+             FROM release_steps WHERE build_id = $1 AND version = $2",
+        )
+        .bind(&release.build_id)
+        .bind(&release.version)
+        .fetch_all(&self.pool)
+        .await?;
+        release.steps = rows
+            .iter()
+            .map(step_from_row)
+            .collect::<Result<_, StoreError>>()?;
+        release.steps.sort_by_key(|record| record.step);
         Ok(release)
     }
 }
@@ -357,5 +416,37 @@ pub(super) fn release_from_row(row: &AnyRow) -> Result<Release, StoreError> {
         expires_at: from_millis(row.try_get("expires_at")?)?,
         decided_at: optional_time(row, "decided_at")?,
         decisions: Vec::new(),
+        promoted_from: row.try_get("promoted_from")?,
+        published_at: optional_time(row, "published_at")?,
+        failure: match row.try_get::<Option<String>, _>("failed_step")? {
+            Some(step) => Some(PublishFailure {
+                step: step.parse().map_err(|e: String| corrupt("step", &e))?,
+                error: row
+                    .try_get::<Option<String>, _>("failure")?
+                    .unwrap_or_default(),
+            }),
+            None => None,
+        },
+        steps: Vec::new(),
+    })
+}
+
+/// A journal entry from a row of `release_steps`.
+fn step_from_row(row: &AnyRow) -> Result<StepRecord, StoreError> {
+    Ok(StepRecord {
+        step: row
+            .try_get::<String, _>("step")?
+            .parse()
+            .map_err(|e: String| corrupt("step", &e))?,
+        state: row
+            .try_get::<String, _>("state")?
+            .parse()
+            .map_err(|e: String| corrupt("step state", &e))?,
+        attempts: u32::try_from(row.try_get::<i64, _>("attempts")?)
+            .map_err(|e| corrupt("attempts", &e))?,
+        detail: row.try_get("detail")?,
+        error: row.try_get("error")?,
+        started_at: from_millis(row.try_get("started_at")?)?,
+        finished_at: optional_time(row, "finished_at")?,
     })
 }

@@ -10,6 +10,7 @@ mod deliveries;
 mod git_https;
 mod manifest;
 mod notify;
+mod publish;
 mod releases;
 mod report;
 mod run;

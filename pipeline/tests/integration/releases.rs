@@ -72,6 +72,28 @@ async fn releases(server: &Server, token: &str, count: usize) -> Vec<Value> {
     panic!("no {count} releases of demo");
 }
 
+/// The release `version` of `demo` once it is published (an approved release is published in
+/// the background; with no `spec.release.publish` targets its journal skips them all).
+async fn published(server: &Server, token: &str, version: &str) -> Value {
+    let url = format!("{}/api/v1/releases/{version}?product=demo", server.url);
+    for _ in 0..200 {
+        let (status, _, release) = send(
+            &reqwest::Client::new(),
+            Method::GET,
+            &url,
+            Some(token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{release:#}");
+        if release["status"]["state"] == "published" {
+            return release;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{version} of demo was not published");
+}
+
 /// `POST /builds/{id}/approval` as `token`.
 async fn decide(server: &Server, token: &str, id: &str, body: &Value) -> (StatusCode, Value) {
     let (status, _, answer) = send(
@@ -176,15 +198,28 @@ async fn a_manual_candidate_is_announced_and_approved_by_two_distinct_release_ma
     ]);
     assert_eq!(release["status"]["state"], "approved", "{release:#}");
     assert_eq!(release["status"]["approvals"], 2);
-    let listed = through_server(&["release", "list", "--state", "approved", "-o", "json"]);
-    assert_eq!(listed["items"][0], release);
+    let done = published(&server, &admin, version).await;
+    let steps: Vec<(&str, &str)> = (done["status"]["steps"].as_array().unwrap().iter())
+        .map(|s| (s["step"].as_str().unwrap(), s["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("registry", "skipped"),
+            ("git", "skipped"),
+            ("github", "skipped"),
+            ("notify", "done")
+        ]
+    );
+    let listed = through_server(&["release", "list", "--state", "published", "-o", "json"]);
+    assert_eq!(listed["items"][0], done);
     let (status, problem) = decide(&server, &admin, id, &approve("late")).await;
     assert_eq!(status, 409, "{problem:#}");
     assert!(
         problem["detail"]
             .as_str()
             .unwrap()
-            .contains("approved already"),
+            .contains("published already"),
         "{problem:#}"
     );
 
@@ -323,7 +358,11 @@ async fn auto_approves_a_green_build_at_once_and_a_red_one_only_with_an_override
     let newest = &list[0];
     assert_eq!(newest["spec"]["build"], green["metadata"]["name"]);
     assert_eq!(newest["metadata"]["name"], "1.0.2-rc.2");
-    assert_eq!(newest["status"]["state"], "approved");
+    assert_ne!(newest["status"]["state"], "candidate");
+    assert_eq!(
+        published(&server, &admin, "1.0.2-rc.2").await["status"]["state"],
+        "published"
+    );
     assert_eq!(newest["status"]["decisions"][0]["actor"], "policy:auto");
     assert!(bot.received().is_empty(), "nothing waits for approval");
     let (status, problem) = decide(&server, &manager, red_id, &approve("again")).await;
@@ -378,6 +417,10 @@ async fn a_decision_on_a_build_that_is_no_live_candidate_is_refused_with_the_rea
             },
             decided_at: None,
             decisions: Vec::new(),
+            promoted_from: None,
+            published_at: None,
+            failure: None,
+            steps: Vec::new(),
         };
         context.store.propose_release(&release, None).await.unwrap();
         ids.push(build.id);

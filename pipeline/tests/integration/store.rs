@@ -445,6 +445,10 @@ fn candidate(build: &Build, version: &str, needed: u32) -> chorale::resources::r
         expires_at: round(build.created_at) + jiff::SignedDuration::from_hours(72),
         decided_at: None,
         decisions: Vec::new(),
+        promoted_from: None,
+        published_at: None,
+        failure: None,
+        steps: Vec::new(),
     }
 }
 

@@ -43,6 +43,14 @@ pub(crate) fn resolve(
     Ok(secret)
 }
 
+impl SecretRef {
+    /// Read the secret from the process environment or its file; `owner` and `what` name it
+    /// in errors (`github`, `token`). The value is never part of an error.
+    pub fn read(&self, owner: &str, what: &'static str) -> Result<SecretString, ConfigError> {
+        resolve(owner, what, self, &process_env)
+    }
+}
+
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok()

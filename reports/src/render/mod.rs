@@ -34,6 +34,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../templates/email.html.j2"),
     ),
     ("email.txt.j2", include_str!("../../templates/email.txt.j2")),
+    (
+        "release-notes.md.j2",
+        include_str!("../../templates/release-notes.md.j2"),
+    ),
 ];
 
 /// A report format.
@@ -121,8 +125,8 @@ impl Templates {
     }
 
     /// The built-in templates, each replaced by a file of the same name in `dir` when there
-    /// is one (`report.md.j2`, `report.html.j2`, `email.html.j2`, `email.txt.j2`). A
-    /// missing directory means no overrides.
+    /// is one (`report.md.j2`, `report.html.j2`, `email.html.j2`, `email.txt.j2`,
+    /// `release-notes.md.j2`). A missing directory means no overrides.
     pub fn with_overrides(dir: &Path) -> Result<Self, RenderError> {
         let mut templates = Templates::builtin();
         for (name, _) in BUILTIN {
@@ -202,6 +206,53 @@ impl Default for Templates {
     fn default() -> Self {
         Templates::builtin()
     }
+}
+
+/// What release notes say beyond the report of the released build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleaseFacts {
+    /// The version.
+    pub version: String,
+    /// The bundle by digest: `repository@sha256:…`.
+    pub bundle: String,
+    /// The release candidate a final version was promoted from.
+    pub promoted_from: Option<String>,
+    /// The previous release of the product the changes are counted from, if any.
+    pub previous: Option<String>,
+    /// The approvals (and their reasons) the release was published on.
+    pub approvals: Vec<ApprovalFact>,
+}
+
+/// One approval, as release notes show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalFact {
+    /// Who.
+    pub actor: String,
+    /// With which role.
+    pub role: String,
+    /// Why.
+    pub reason: String,
+    /// Whether it approved a build that was not green.
+    #[serde(rename = "override")]
+    pub overridden: bool,
+    /// When.
+    pub at: jiff::Timestamp,
+}
+
+/// The release notes (Markdown) of `release`, from the report of its build whose `changes`
+/// are those since the previous release, with `release-notes.md.j2` of `templates`.
+pub fn release_notes(
+    report: &Report,
+    release: &ReleaseFacts,
+    templates: &Templates,
+) -> Result<String, RenderError> {
+    #[derive(Serialize)]
+    struct Extra<'a> {
+        release: &'a ReleaseFacts,
+    }
+    templates.render_with("release-notes.md.j2", report, Extra { release })
 }
 
 /// Renders `report` in `format`. Markdown and HTML use `templates`; JUnit and JSON are

@@ -5,6 +5,7 @@
 //! HTTPS. Every request is retried with exponential backoff and jitter on 429, 5xx, timeouts and
 //! refused connections, a bounded number of times.
 
+mod copy;
 mod credentials;
 mod host;
 mod layout;
@@ -20,6 +21,7 @@ use bytes::Bytes;
 pub use oci_client::Reference;
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 
+pub use copy::{Copied, TagState, copy_to_tag, tag_state};
 pub use credentials::Credentials;
 use host::HostClient;
 pub use layout::OciLayout;

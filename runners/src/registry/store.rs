@@ -40,6 +40,23 @@ pub trait OciStore: std::fmt::Debug + Send + Sync {
         digest: &'a str,
     ) -> BoxFuture<'a, Result<bool, RegistryError>>;
 
+    /// The digest of the manifest `tag` of repository `name` names, if the tag exists.
+    fn tagged<'a>(
+        &'a self,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, RegistryError>>;
+
+    /// Make blob `digest` present in repository `name` without its bytes, if that can be done:
+    /// it is there already, or (same registry) it can be mounted from the repository `from`
+    /// (written in full, as [`repository`](Self::repository) gives it). Whether it is there now.
+    fn link_blob<'a>(
+        &'a self,
+        name: &'a str,
+        digest: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RegistryError>>;
+
     /// Store manifest `bytes` in repository `name` under `tag`; returns its digest.
     fn put_manifest<'a>(
         &'a self,
@@ -174,6 +191,43 @@ impl OciStore for RegistryStore {
         .boxed()
     }
 
+    fn tagged<'a>(
+        &'a self,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, RegistryError>> {
+        async move {
+            let target = parse_reference(&format!("{}:{tag}", self.repository(name)))?;
+            match self.client.resolve_digest(&target).await {
+                Ok(found) => Ok(Some(found)),
+                Err(RegistryError::NotFound { .. }) => Ok(None),
+                Err(other) => Err(other),
+            }
+        }
+        .boxed()
+    }
+
+    fn link_blob<'a>(
+        &'a self,
+        name: &'a str,
+        digest: &'a str,
+        from: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RegistryError>> {
+        async move {
+            let repository = parse_reference(&self.repository(name))?;
+            let same_registry = parse_reference(from)
+                .ok()
+                .filter(|from| from.resolve_registry() == repository.resolve_registry());
+            if let Some(from) = same_registry
+                && self.client.mount_blob(&repository, &from, digest).await?
+            {
+                return Ok(true);
+            }
+            self.client.has_blob(&repository, digest).await
+        }
+        .boxed()
+    }
+
     fn put_manifest<'a>(
         &'a self,
         name: &'a str,
@@ -256,6 +310,23 @@ impl OciStore for LayoutStore {
             })
         }
         .boxed()
+    }
+
+    fn tagged<'a>(
+        &'a self,
+        name: &'a str,
+        tag: &'a str,
+    ) -> BoxFuture<'a, Result<Option<String>, RegistryError>> {
+        async move { self.layout(name)?.resolve(tag) }.boxed()
+    }
+
+    fn link_blob<'a>(
+        &'a self,
+        name: &'a str,
+        digest: &'a str,
+        _from: &'a str,
+    ) -> BoxFuture<'a, Result<bool, RegistryError>> {
+        async move { self.layout(name)?.has_blob(digest) }.boxed()
     }
 
     fn put_manifest<'a>(
