@@ -235,8 +235,9 @@ async fn worker(
 /// The duties no request asks for, at start and then every half `lease` until told to stop:
 /// builds whose process is gone, on this host or silent past their lease on any, are marked
 /// interrupted, reported and announced, and their clusters torn down (with clusters past their
-/// TTL); deliveries a dead process left unsent are sent again; approved releases nobody
-/// publishes (their publisher died, past its lease) are published.
+/// TTL); deliveries a dead process left unsent are sent again; release candidates past their
+/// expiry are marked expired; approved releases nobody publishes (their publisher died, past
+/// its lease) are published.
 async fn housekeeping_loop(context: Context, lease: Duration, mut stop: watch::Receiver<bool>) {
     let every = lease / 2;
     let mut resuming: Option<tokio::task::JoinHandle<()>> = None;
@@ -266,6 +267,9 @@ async fn housekeeping_loop(context: Context, lease: Duration, mut stop: watch::R
             resuming = Some(tokio::spawn(async move {
                 resume_deliveries(&context).await;
             }));
+        }
+        if let Err(error) = context.store.expire_releases(None).await {
+            tracing::warn!(%error, "cannot expire release candidates");
         }
         // Releases approved but not published (their process died, or an approval's
         // background publish did): publishing may take long, so it runs on its own.

@@ -14,7 +14,8 @@ use sqlx::{AnyPool, Connection, Row};
 
 use crate::errors::StoreError;
 use crate::resources::build::{
-    Build, BundleRef, ComponentDeploy, ConfigCommit, Owner, Stage, StageRun, Status, TestRun,
+    Build, BuildRelease, BundleRef, ComponentDeploy, ConfigCommit, Owner, Stage, StageRun, Status,
+    TestRun,
 };
 use crate::resources::bundle::BundleOutcome;
 use crate::resources::cluster::{ClusterRecord, ClusterState};
@@ -421,8 +422,26 @@ impl Store {
         Ok(builds)
     }
 
-    /// Fill in a build's stages, component deploys and tests.
+    /// Fill in a build's stages, component deploys, tests and the versions it is released as.
     pub(crate) async fn with_details(&self, mut build: Build) -> Result<Build, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, state FROM releases WHERE build_id = $1 ORDER BY created_at",
+        )
+        .bind(&build.id)
+        .fetch_all(&self.pool)
+        .await?;
+        build.releases = rows
+            .iter()
+            .map(|row| {
+                Ok(BuildRelease {
+                    version: row.try_get("version")?,
+                    state: row
+                        .try_get::<String, _>("state")?
+                        .parse()
+                        .map_err(|e: String| corrupt("release state", &e))?,
+                })
+            })
+            .collect::<Result<_, StoreError>>()?;
         let rows = sqlx::query(
             "SELECT name, status, started_at, finished_at, message FROM build_stages
              WHERE build_id = $1 ORDER BY position",
@@ -578,6 +597,7 @@ fn build_from_row(row: &AnyRow) -> Result<Build, StoreError> {
                 })
             })
             .transpose()?,
+        releases: Vec::new(),
         components: Vec::new(),
         tests: Vec::new(),
     })

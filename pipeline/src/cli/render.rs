@@ -141,6 +141,9 @@ pub fn build(build: &Build, bundle: Option<&BundleOutcome>) -> String {
         };
         let _ = writeln!(out, "config   {}{dirty}", config.commit);
     }
+    for release in &build.releases {
+        let _ = writeln!(out, "release  {} ({})", release.version, release.state);
+    }
     if let Some(error) = &build.error {
         let _ = writeln!(out, "error    {error}");
     }

@@ -19,7 +19,6 @@ use chorale_reports::{ApprovalFact, ReleaseFacts};
 use chorale_runners::git::Tagger;
 use chorale_runners::github::{Asset, GithubOptions, GithubRepo, NewRelease, ensure_release};
 use chorale_runners::registry::{TagState, copy_to_tag, tag_state};
-use jiff::Timestamp;
 use strum::VariantArray as _;
 
 use super::access::authorize;
@@ -598,7 +597,7 @@ pub async fn promote(
             candidate.state
         )));
     }
-    let now = Timestamp::now();
+    let now = context.store.now().await?;
     let mut final_release = candidate.clone();
     final_release.version = version.to_string();
     final_release.state = ReleaseState::Approved;

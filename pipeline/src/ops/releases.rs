@@ -167,7 +167,7 @@ async fn propose(
             crate::versions::next_rc(product.version_line, policy.patch, &held)
         }
     };
-    let now = Timestamp::now();
+    let now = context.store.now().await?;
     let expires_at = SignedDuration::try_from(policy.approval_expires)
         .ok()
         .and_then(|lifetime| now.checked_add(lifetime).ok())
@@ -316,7 +316,7 @@ pub async fn decide(
         }
         propose(context, &product, policy, &build, false).await?
     };
-    let now = Timestamp::now();
+    let now = context.store.now().await?;
     if let Some(refused) = refusal(&release, now) {
         return Err(refused);
     }

@@ -147,6 +147,16 @@ pub struct BundleRef {
     pub digest: String,
 }
 
+/// A version a build is released as.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildRelease {
+    /// The version.
+    pub version: String,
+    /// Where its release is.
+    pub state: crate::resources::release::ReleaseState,
+}
+
 /// The commit of the product's configuration (the git work tree its manifest is in) a build
 /// used: what a release's git tag is put on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -195,6 +205,10 @@ pub struct Build {
     /// The commit of the product's configuration, when its manifest is in a git work tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigCommit>,
+    /// The versions it is released as (its candidate, and the final version an rc of it was
+    /// promoted to), oldest first; read from the releases, never stored with the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<BuildRelease>,
     /// Every component's deploy, in wave order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub components: Vec<ComponentDeploy>,
@@ -305,6 +319,7 @@ impl Build {
             candidate_version: None,
             cluster: None,
             config: None,
+            releases: Vec::new(),
             components: Vec::new(),
             tests: Vec::new(),
         }
@@ -448,6 +463,9 @@ pub struct BuildStatus {
     /// The commit of the product's configuration, when its manifest is in a git work tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<ConfigCommit>,
+    /// The versions it is released as, with their state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<BuildRelease>,
     /// Its stages in order (not in lists).
     pub stages: Vec<StageRun>,
     /// Every component's deploy, in wave order (not in lists).
@@ -497,6 +515,7 @@ impl From<Build> for BuildDocument {
                 cluster: build.cluster,
                 owner: build.owner,
                 config: build.config,
+                releases: build.releases,
                 stages: build.stages,
                 components: build.components,
                 tests: build.tests,
@@ -528,6 +547,7 @@ impl From<BuildDocument> for Build {
             candidate_version: status.candidate_version,
             cluster: status.cluster,
             config: status.config,
+            releases: status.releases,
             components: status.components,
             tests: status.tests,
         }

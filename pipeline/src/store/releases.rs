@@ -74,8 +74,9 @@ impl Store {
         audit: Option<&AuditEvent>,
     ) -> Result<Proposed, StoreError> {
         loop {
+            let now = self.now().await?;
             let mut tx = self.pool.begin().await?;
-            expire_candidates(&mut tx, Some(release.product.as_str()), Timestamp::now()).await?;
+            expire_candidates(&mut tx, Some(release.product.as_str()), now).await?;
             let holder = sqlx::query(concat!(
                 "SELECT build_id, version FROM releases WHERE (product = $1 AND version = $2
                      AND state IN ",
@@ -213,10 +214,12 @@ impl Store {
         Ok(Decided::Recorded)
     }
 
-    /// Mark every candidate past its expiry expired (of one product, or of all).
+    /// Mark every candidate past its expiry (by the database's clock) expired, of one product
+    /// or of all.
     pub async fn expire_releases(&self, product: Option<&str>) -> Result<(), StoreError> {
+        let now = self.now().await?;
         let mut tx = self.pool.begin().await?;
-        expire_candidates(&mut tx, product, Timestamp::now()).await?;
+        expire_candidates(&mut tx, product, now).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -370,6 +370,13 @@ async fn an_approved_build_is_published_everywhere_once_and_a_failed_step_resume
     assert_eq!(peers.releases_created(), 1);
     assert_eq!(peers.bot.received().len(), 1);
 
+    // The build shows the version it is released as.
+    let shown = peers.json(&["builds", "show", &build]).await;
+    assert_eq!(
+        shown["status"]["releases"],
+        serde_json::json!([{ "version": version, "state": "published" }])
+    );
+
     // The notes say what was released, on which digest, approved by whom.
     let notes = peers
         .run(&["release", "notes", &version, "--product", "demo"])
