@@ -58,7 +58,7 @@ mod releases;
 
 pub use counts::Counts;
 pub use events::StoredEvent;
-pub use pages::{BuildFilter, PageStart, ReleaseFilter};
+pub use pages::{BuildFilter, PageStart, Position, ReleaseFilter};
 pub use publishing::ReleaseKey;
 pub use releases::{Decided, Proposed};
 
@@ -171,10 +171,12 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| open_error(format!("migration failed: {e}")))?;
-        Ok(Self {
+        let store = Self {
             pool,
             postgres: !sqlite,
-        })
+        };
+        store.fill_version_keys().await?;
+        Ok(store)
     }
 
     /// The default store in a state folder: `DIR/state.db`.

@@ -55,6 +55,34 @@ pub fn promoted(rc: &Version) -> Result<Version, String> {
     Ok(Version::new(rc.major, rc.minor, rc.patch))
 }
 
+/// A text whose byte order is `version`'s semver precedence (build metadata ignored), for
+/// ordering and paging in SQL: the numbers zero-padded; a pre-release after `-`, each
+/// identifier a numeric one (`0` and 20 digits, lower than any alphanumeric) or an
+/// alphanumeric one (`1` and its text), joined by `!` (lower than every identifier byte, so a
+/// shorter list comes first); a release without pre-release ends with `~`, after every `-`.
+pub fn precedence_key(version: &Version) -> String {
+    let mut key = format!(
+        "{:020}.{:020}.{:020}",
+        version.major, version.minor, version.patch
+    );
+    if version.pre.is_empty() {
+        key.push('~');
+        return key;
+    }
+    key.push('-');
+    let identifiers: Vec<String> = version
+        .pre
+        .as_str()
+        .split('.')
+        .map(|identifier| match identifier.parse::<u64>() {
+            Ok(number) => format!("0{number:020}"),
+            _ => format!("1{identifier}"),
+        })
+        .collect();
+    key.push_str(&identifiers.join("!"));
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +139,33 @@ mod tests {
             let error = promoted(&Version::parse(bad).unwrap()).unwrap_err();
             assert!(error.contains("not a release candidate"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn the_precedence_key_sorts_as_semver_does() {
+        let mut texts = [
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-alpha-x",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "2.1.0-rc.9",
+            "2.1.0-rc.10",
+            "2.1.0",
+            "2.1.20261204",
+            "10.0.0",
+        ];
+        let by_semver = {
+            let mut versions = versions(&texts);
+            versions.sort();
+            versions
+        };
+        texts.sort_by_key(|t| precedence_key(&Version::parse(t).unwrap()));
+        assert_eq!(versions(&texts), by_semver);
     }
 
     #[test]

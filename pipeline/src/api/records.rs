@@ -25,7 +25,7 @@ use crate::resources::cluster::{ClusterDocument, ClusterList, ClusterRecord, Clu
 use crate::resources::delivery::{DeliveryDocument, DeliveryList};
 use crate::resources::is_label;
 use crate::resources::lock::{Lock, LockDocument};
-use crate::store::PageStart;
+use crate::store::{PageStart, Position};
 
 /// The build `id` (a whole id, checked before the store sees it).
 pub(super) async fn build_of(state: &ApiState, id: &str) -> Result<Build, Problem> {
@@ -294,7 +294,7 @@ pub async fn list_clusters(
         .await
         .map_err(Error::from)?;
     let (records, next) = page(records, limit, |record: &ClusterRecord| PageStart {
-        created_at: record.cluster.created_at.as_millisecond(),
+        position: Position::Time(record.cluster.created_at.as_millisecond()),
         id: record.cluster.name.clone(),
     });
     Ok(Json(ClusterList::new(

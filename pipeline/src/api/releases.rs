@@ -43,7 +43,8 @@ pub struct ReleasesQuery {
     state: Option<ReleaseState>,
 }
 
-/// Releases, newest first (by when their build became a candidate), a page at a time.
+/// Releases, highest version first (semver precedence: `2.1.0` before `2.1.0-rc.10` before
+/// `2.1.0-rc.9`), a page at a time.
 #[utoipa::path(get, path = "/api/v1/releases", tag = "releases", params(ReleasesQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, body = ReleaseList), (status = 400, body = ProblemDocument),

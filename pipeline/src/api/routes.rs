@@ -25,7 +25,7 @@ use crate::ops::products;
 use crate::resources::access::{AuditEventList, CreatedTokenDocument, Role, TokenList};
 use crate::resources::build::{BuildDocument, BuildList, Status};
 use crate::resources::{MAX_NAME, is_label};
-use crate::store::{BuildFilter, PageStart};
+use crate::store::{BuildFilter, PageStart, Position};
 
 /// The most items a page may ask for.
 pub const MAX_LIMIT: u32 = 500;
@@ -178,7 +178,11 @@ pub struct BuildsQuery {
 }
 
 pub(super) fn encode_start(start: &PageStart) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}/{}", start.created_at, start.id))
+    let position = match &start.position {
+        Position::Time(time) => time.to_string(),
+        Position::Version(key) => format!("v{key}"),
+    };
+    URL_SAFE_NO_PAD.encode(format!("{position}/{}", start.id))
 }
 
 pub(super) fn decode_start(
@@ -194,12 +198,24 @@ pub(super) fn decode_start(
     };
     let decoded = URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (time, id) = decoded.split_once('/').ok_or_else(bad)?;
+    let (position, id) = decoded.split_once('/').ok_or_else(bad)?;
     if !key_is_valid(id) {
         return Err(bad());
     }
+    let position = match position.strip_prefix('v') {
+        Some(key)
+            if !key.is_empty()
+                && key.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'!' | b'-' | b'~')
+                }) =>
+        {
+            Position::Version(key.to_owned())
+        }
+        Some(_) => return Err(bad()),
+        None => Position::Time(position.parse().map_err(|_| bad())?),
+    };
     Ok(PageStart {
-        created_at: time.parse().map_err(|_| bad())?,
+        position,
         id: id.to_owned(),
     })
 }
@@ -503,7 +519,7 @@ mod tests {
     #[test]
     fn a_page_start_survives_its_round_trip_and_forgeries_are_refused() {
         let start = PageStart {
-            created_at: 1_764_806_400_000,
+            position: Position::Time(1_764_806_400_000),
             id: "20261204-000000-ab12".to_owned(),
         };
         let is_build = |id: &str| build_id(id).is_ok();
@@ -511,10 +527,22 @@ mod tests {
             decode_start(&encode_start(&start), is_build).unwrap(),
             start
         );
+        let release = PageStart {
+            position: Position::Version(crate::versions::precedence_key(
+                &semver::Version::parse("2.1.0-rc.10").unwrap(),
+            )),
+            id: "20261204-000000-ab12".to_owned(),
+        };
+        assert_eq!(
+            decode_start(&encode_start(&release), is_build).unwrap(),
+            release
+        );
         for forged in [
             "x",
             &URL_SAFE_NO_PAD.encode("1/../../etc"),
             &URL_SAFE_NO_PAD.encode("a/20261204-000000-ab12"),
+            &URL_SAFE_NO_PAD.encode("v/20261204-000000-ab12"),
+            &URL_SAFE_NO_PAD.encode("v1' OR 1=1/20261204-000000-ab12"),
         ] {
             assert_eq!(
                 decode_start(forged, is_build).unwrap_err().field.as_deref(),

@@ -20,7 +20,7 @@ use crate::store::{ReleaseFilter, ReleaseKey};
 /// `chorale release …`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum ReleaseCommand {
-    /// Releases, newest first (by when their build became a candidate).
+    /// Releases, highest version first (semver precedence).
     List {
         /// Only this product's releases.
         #[arg(long)]

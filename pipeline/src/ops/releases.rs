@@ -352,7 +352,7 @@ pub async fn decide(
     }
 }
 
-/// A page of releases, newest first (by when they became candidates), as `identity` (any
+/// A page of releases, highest version first (semver precedence), as `identity` (any
 /// role); `start` is where the page begins.
 pub async fn list_releases(
     context: &Context,

@@ -461,7 +461,7 @@ impl From<ReleaseDocument> for Release {
 }
 
 list_resource!(
-    /// A page of releases, newest first (by when they became candidates).
+    /// A page of releases, highest version first (semver precedence).
     ReleaseList of ReleaseDocument
 );
 

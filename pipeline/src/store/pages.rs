@@ -1,7 +1,7 @@
-//! Pages of the builds, clusters and releases lists: newest first, by the indexes on
-//! `(created_at, id)`, `(created_at, name)` and `(created_at, build_id)`, each page starting
-//! after the last row of the one before. A page costs the same with 100 rows in the store as
-//! with 100,000.
+//! Pages of the builds, clusters and releases lists: builds and clusters newest first, by the
+//! indexes on `(created_at, id)` and `(created_at, name)`; releases highest version first (semver
+//! precedence), by the index on `(version_key, build_id)`. Each page starts after the last row
+//! of the one before; a page costs the same with 100 rows in the store as with 100,000.
 
 use std::fmt::Write;
 
@@ -33,12 +33,21 @@ pub struct ReleaseFilter {
     pub state: Option<ReleaseState>,
 }
 
-/// Where a page starts: after the row created at `created_at` (ms) with key `id` (a build's
-/// id, a cluster's name).
+/// Where a row is in its list's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// When it was created, in milliseconds since the epoch (builds, clusters).
+    Time(i64),
+    /// Its version's precedence key (releases; [`crate::versions::precedence_key`]).
+    Version(String),
+}
+
+/// Where a page starts: after the row at `position` with key `id` (a build's id, a cluster's
+/// name, a release's build).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageStart {
-    /// Its creation time, in milliseconds since the epoch.
-    pub created_at: i64,
+    /// Where the row is in the order.
+    pub position: Position,
     /// Its id.
     pub id: String,
 }
@@ -46,8 +55,12 @@ pub struct PageStart {
 impl PageStart {
     /// Where the page after `release` starts.
     pub fn after_release(release: &Release) -> Self {
+        let key = semver::Version::parse(&release.version).map_or_else(
+            |_| release.version.clone(),
+            |version| crate::versions::precedence_key(&version),
+        );
         Self {
-            created_at: release.created_at.as_millisecond(),
+            position: Position::Version(key),
             id: release.build_id.clone(),
         }
     }
@@ -55,7 +68,7 @@ impl PageStart {
     /// Where the page after `build` starts.
     pub fn after(build: &Build) -> Self {
         Self {
-            created_at: build.created_at.as_millisecond(),
+            position: Position::Time(build.created_at.as_millisecond()),
             id: build.id.clone(),
         }
     }
@@ -77,26 +90,30 @@ impl PageQuery {
         self.conditions.push(format!("{column} = ${n}"));
     }
 
-    /// Only rows after `start` in the order `created_at DESC, key DESC`.
-    fn after(&mut self, key: &'static str, start: &PageStart) {
-        self.arguments
-            .add(start.created_at)
-            .expect("an integer binds");
-        let time = self.arguments.len();
+    /// Only rows after `start` in the order `order DESC, key DESC`.
+    fn after(&mut self, order: &'static str, key: &'static str, start: &PageStart) {
+        let bound = match &start.position {
+            Position::Time(time) => self.arguments.add(*time),
+            Position::Version(version) => self.arguments.add(version.clone()),
+        };
+        bound.expect("an integer or a text argument binds");
+        let position = self.arguments.len();
         self.arguments
             .add(start.id.clone())
             .expect("a text argument binds");
         let id = self.arguments.len();
         self.conditions.push(format!(
-            "(created_at < ${time} OR (created_at = ${time} AND {key} < ${id}))"
+            "({order} < ${position} OR ({order} = ${position} AND {key} < ${id}))"
         ));
     }
 
-    /// The first `limit` rows of `select` (a `SELECT … FROM table `), newest first.
+    /// The first `limit` rows of `select` (a `SELECT … FROM table `) in the order
+    /// `order DESC, key DESC`.
     async fn fetch(
         mut self,
         store: &Store,
         select: &str,
+        order: &'static str,
         key: &'static str,
         limit: u32,
     ) -> Result<Vec<AnyRow>, StoreError> {
@@ -110,7 +127,7 @@ impl PageQuery {
             .expect("an integer binds");
         let _ = write!(
             sql,
-            " ORDER BY created_at DESC, {key} DESC LIMIT ${}",
+            " ORDER BY {order} DESC, {key} DESC LIMIT ${}",
             self.arguments.len()
         );
         Ok(sqlx::query_with(sqlx::AssertSqlSafe(sql), self.arguments)
@@ -136,9 +153,11 @@ impl Store {
             query.equals("status", status.as_str().to_owned());
         }
         if let Some(start) = start {
-            query.after("id", start);
+            query.after("created_at", "id", start);
         }
-        let rows = query.fetch(self, select_builds!(""), "id", limit).await?;
+        let rows = query
+            .fetch(self, select_builds!(""), "created_at", "id", limit)
+            .await?;
         rows.iter().map(build_from_row).collect()
     }
 
@@ -155,16 +174,16 @@ impl Store {
             query.equals("state", state.as_str().to_owned());
         }
         if let Some(start) = start {
-            query.after("name", start);
+            query.after("created_at", "name", start);
         }
         let rows = query
-            .fetch(self, select_clusters!(""), "name", limit)
+            .fetch(self, select_clusters!(""), "created_at", "name", limit)
             .await?;
         rows.iter().map(cluster_from_row).collect()
     }
 
-    /// One page of releases, newest first (by when they became candidates), with their
-    /// decisions; candidates past their expiry are marked expired first.
+    /// One page of releases, highest version first (semver precedence), with their decisions
+    /// and journals; candidates past their expiry are marked expired first.
     pub async fn release_page(
         &self,
         filter: &ReleaseFilter,
@@ -180,10 +199,10 @@ impl Store {
             query.equals("state", state.as_str().to_owned());
         }
         if let Some(start) = start {
-            query.after("build_id", start);
+            query.after("version_key", "build_id", start);
         }
         let rows = query
-            .fetch(self, select_releases!(""), "build_id", limit)
+            .fetch(self, select_releases!(""), "version_key", "build_id", limit)
             .await?;
         let mut releases = Vec::with_capacity(rows.len());
         for row in &rows {

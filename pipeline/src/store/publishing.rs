@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::Store;
+use super::{Store, corrupt};
 use crate::errors::StoreError;
 use crate::resources::release::{PublishStep, StepState};
 
@@ -222,6 +222,28 @@ impl Store {
             }
         }
         Ok(previous.map(|(_, key)| key))
+    }
+}
+
+impl Store {
+    /// Give every release recorded before versions were ordered by precedence its
+    /// `version_key` (a no-op once done).
+    pub(super) async fn fill_version_keys(&self) -> Result<(), StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT version FROM releases WHERE version_key IS NULL")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let version: String = row.try_get("version")?;
+            let key = semver::Version::parse(&version)
+                .map(|parsed| crate::versions::precedence_key(&parsed))
+                .map_err(|e| corrupt("release version", &e))?;
+            sqlx::query("UPDATE releases SET version_key = $1 WHERE version = $2")
+                .bind(key)
+                .bind(&version)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 }
 

@@ -98,8 +98,8 @@ impl Store {
             let inserted = sqlx::query(
                 "INSERT INTO releases (build_id, product, version, state, bundle_repository,
                                        bundle_digest, lock_id, approvals_needed, created_at,
-                                       expires_at, decided_at, promoted_from)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                                       expires_at, decided_at, promoted_from, version_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&release.build_id)
             .bind(&release.product)
@@ -113,6 +113,7 @@ impl Store {
             .bind(millis(release.expires_at))
             .bind(release.decided_at.map(millis))
             .bind(release.promoted_from.as_deref())
+            .bind(version_key(&release.version)?)
             .execute(&mut *tx)
             .await;
             match inserted {
@@ -432,6 +433,13 @@ pub(super) fn release_from_row(row: &AnyRow) -> Result<Release, StoreError> {
         },
         steps: Vec::new(),
     })
+}
+
+/// The precedence key of `version` (see [`crate::versions::precedence_key`]).
+fn version_key(version: &str) -> Result<String, StoreError> {
+    semver::Version::parse(version)
+        .map(|parsed| crate::versions::precedence_key(&parsed))
+        .map_err(|e| corrupt("release version", &e))
 }
 
 /// A journal entry from a row of `release_steps`.

@@ -619,7 +619,7 @@ async fn release_contract(store: Store) {
     assert_eq!(newer.build_id, builds[3].id);
     assert_eq!(store.newer_release(&auto).await.unwrap(), None);
 
-    // Pages: newest first, by product and state.
+    // Pages: highest version first (semver precedence), by product and state.
     let all = ReleaseFilter::default();
     let page = store.release_page(&all, 2, None).await.unwrap();
     let ids: Vec<&str> = page.iter().map(|r| r.build_id.as_str()).collect();
@@ -650,6 +650,42 @@ async fn release_contract(store: Store) {
             "releases.approve"
         ],
         "decisions that were recorded, each with its audit event"
+    );
+
+    // Release candidates are listed by precedence, not by when they were made: rc.10 (made
+    // first) after the final, before rc.9, and paged through in that order.
+    let mut versions = Vec::new();
+    for (n, version) in ["2.1.0-rc.10", "2.1.0-rc.9", "2.1.0", "2.0.20270115"]
+        .iter()
+        .enumerate()
+    {
+        let mut build = build(5 + u32::try_from(n).unwrap());
+        "ordered".clone_into(&mut build.product);
+        store.save_build(&build).await.unwrap();
+        let mut release = candidate(&build, version, 1);
+        "ordered".clone_into(&mut release.product);
+        assert_eq!(
+            store.propose_release(&release, None).await.unwrap(),
+            Proposed::Recorded
+        );
+        versions.push(*version);
+    }
+    let ordered = ReleaseFilter {
+        product: Some("ordered".to_owned()),
+        state: None,
+    };
+    let first = store.release_page(&ordered, 2, None).await.unwrap();
+    let rest = store
+        .release_page(&ordered, 10, Some(&PageStart::after_release(&first[1])))
+        .await
+        .unwrap();
+    let listed: Vec<&str> = (first.iter().chain(&rest))
+        .map(|r| r.version.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ["2.1.0", "2.1.0-rc.10", "2.1.0-rc.9", "2.0.20270115"],
+        "made in the order {versions:?}"
     );
 }
 
