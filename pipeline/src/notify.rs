@@ -78,6 +78,48 @@ pub async fn resume_pending(context: &Context) -> Vec<Delivery> {
     .collect()
 }
 
+/// Send the deliveries of `event` (about `version`, for `released`) of build `build_id` that
+/// a process which died left `pending` or `sending`, each once its sender's lease ran out
+/// (waiting for it), continuing its attempts; returns them as they ended. A resumed
+/// publication calls it so that its `released` goes out even when the publisher died while
+/// sending it, and only once. Never fails.
+pub async fn resume_unsent(
+    context: &Context,
+    build_id: &str,
+    event: Event,
+    version: Option<&str>,
+) -> Vec<Delivery> {
+    let mut ended = Vec::new();
+    loop {
+        let records = match context
+            .store
+            .unsent_deliveries(build_id, event, version)
+            .await
+        {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::error!(build = build_id, %error, "cannot look for notifications left unsent");
+                return ended;
+            }
+        };
+        if records.is_empty() {
+            return ended;
+        }
+        let now = Timestamp::now();
+        let due: Vec<_> = records
+            .into_iter()
+            .filter(|record| record.lease_until.is_none_or(|until| until < now))
+            .collect();
+        if due.is_empty() {
+            // A sender's lease runs still: it may be alive (it stops within its lease).
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        }
+        let resumed = join_all(due.into_iter().map(|record| resume(context, record, now))).await;
+        ended.extend(resumed.into_iter().flatten());
+    }
+}
+
 /// Record a new delivery, then send it. `None` when it was recorded before (sent once
 /// only) or cannot be recorded (then it is not sent either).
 async fn send_new(
@@ -113,6 +155,8 @@ async fn send_new(
             notifier: config.name.clone(),
             channel,
             event,
+            // A build releases an rc and then, promoted, its final version: each is announced.
+            version: (event == Event::Released).then(|| report.candidate_version.clone()),
             state: DeliveryState::Pending,
             attempts: 0,
             last_error: None,

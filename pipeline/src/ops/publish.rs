@@ -447,16 +447,27 @@ impl Work<'_> {
         )))
     }
 
-    /// The `released` notification, once per notifier (a delivery is recorded before it is
-    /// sent; a resumed step finds it and sends nothing more).
+    /// The `released` notification of the version, once per notifier (a delivery is recorded
+    /// before it is sent; a resumed step finds it, and sends it only if the process that
+    /// recorded it died before it was sent, once its lease ran out).
     async fn notify(&self) -> Outcome {
         let mut report = match crate::report::build_report(self.context, self.build).await {
             Ok(report) => report,
             Err(error) => return Outcome::Done(format!("no notification: no report ({error})")),
         };
         report.candidate_version.clone_from(&self.release.version);
-        let deliveries =
+        let mut deliveries =
             crate::notify::notify(self.context, self.product, &report, Event::Released).await;
+        // Those a publisher that died recorded and did not finish sending.
+        deliveries.extend(
+            crate::notify::resume_unsent(
+                self.context,
+                &self.build.id,
+                Event::Released,
+                Some(&self.release.version),
+            )
+            .await,
+        );
         let mut detail = format!("{} notifier(s)", deliveries.len());
         for delivery in &deliveries {
             let _ = write!(

@@ -60,6 +60,9 @@ pub struct Delivery {
     pub channel: ChannelKind,
     /// What it announces.
     pub event: Event,
+    /// The version it announces, for `released` (a build may release an rc and the final
+    /// version it is promoted to, each announced once).
+    pub version: Option<String>,
     /// Where it is.
     pub state: DeliveryState,
     /// Attempts made so far.
@@ -87,6 +90,9 @@ pub struct DeliverySpec {
     /// What it announces: `success`, `failure`, `skipped`, …
     #[schema(value_type = String)]
     pub event: Event,
+    /// The version it announces, for `released`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How far a delivery got.
@@ -136,6 +142,7 @@ impl From<Delivery> for DeliveryDocument {
                 notifier: delivery.notifier,
                 channel: delivery.channel,
                 event: delivery.event,
+                version: delivery.version,
             },
             status: DeliveryStatus {
                 state: delivery.state,
@@ -161,6 +168,7 @@ impl From<DeliveryDocument> for Delivery {
             notifier: spec.notifier,
             channel: spec.channel,
             event: spec.event,
+            version: spec.version,
             state: status.state,
             attempts: status.attempts,
             last_error: status.last_error,

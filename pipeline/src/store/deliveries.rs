@@ -7,13 +7,14 @@ use sqlx::any::AnyRow;
 
 use super::{Store, corrupt, from_millis, millis, optional_time};
 use crate::errors::StoreError;
+use crate::notify::Event;
 use crate::resources::delivery::{Delivery, DeliveryRecord, DeliveryState, DeliveryUpdate};
 
 /// `SELECT` of the columns a [`Delivery`] shows, followed by the rest of the query.
 macro_rules! select_deliveries {
     ($rest:literal) => {
         concat!(
-            "SELECT id, build_id, notifier, channel, event, state, attempts, last_error, ",
+            "SELECT id, build_id, notifier, channel, event, version, state, attempts, last_error, ",
             "created_at, updated_at FROM deliveries ",
             $rest
         )
@@ -22,15 +23,16 @@ macro_rules! select_deliveries {
 
 impl Store {
     /// Record a delivery before anything is sent. Returns `false` (and changes nothing) when
-    /// the build already has a delivery of that event to that notifier: each is sent once.
+    /// the build already has a delivery of that event (and version) to that notifier: each is
+    /// sent once.
     pub async fn insert_delivery(&self, record: &DeliveryRecord) -> Result<bool, StoreError> {
         let delivery = &record.delivery;
         let result = sqlx::query(
             "INSERT INTO deliveries (id, build_id, notifier, channel, event, state, attempts,
                                      last_error, created_at, updated_at, lease_until, config,
-                                     message, policy)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT (build_id, notifier, event) DO NOTHING",
+                                     message, policy, version)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+             ON CONFLICT (build_id, notifier, event, version) DO NOTHING",
         )
         .bind(&delivery.id)
         .bind(&delivery.build_id)
@@ -51,6 +53,7 @@ impl Store {
                 .map(|m| serde_json::to_string(m).expect("a message serialises")),
         )
         .bind(serde_json::to_string(&record.policy).expect("a retry policy serialises"))
+        .bind(delivery.version.as_deref().unwrap_or_default())
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -114,7 +117,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<Vec<DeliveryRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, build_id, notifier, channel, event, state, attempts, last_error,
+            "SELECT id, build_id, notifier, channel, event, version, state, attempts, last_error,
                     created_at, updated_at, config, message, policy, lease_until
              FROM deliveries
              WHERE state IN ('pending', 'sending') AND (lease_until IS NULL OR lease_until < $1)
@@ -123,25 +126,31 @@ impl Store {
         .bind(millis(now))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let config: String = row.try_get("config")?;
-                let message: Option<String> = row.try_get("message")?;
-                let policy: String = row.try_get("policy")?;
-                Ok(DeliveryRecord {
-                    delivery: delivery_from_row(row)?,
-                    config: serde_json::from_str(&config)
-                        .map_err(|e| corrupt("delivery configuration", &e))?,
-                    message: message
-                        .map(|m| serde_json::from_str(&m))
-                        .transpose()
-                        .map_err(|e| corrupt("delivery message", &e))?,
-                    policy: serde_json::from_str(&policy)
-                        .map_err(|e| corrupt("delivery retry policy", &e))?,
-                    lease_until: optional_time(row, "lease_until")?,
-                })
-            })
-            .collect()
+        rows.iter().map(record_from_row).collect()
+    }
+
+    /// The deliveries of `event` (about `version`, for `released`) of one build left `pending`
+    /// or `sending`, whatever their lease: what a resumed publication still has to send.
+    pub async fn unsent_deliveries(
+        &self,
+        build_id: &str,
+        event: Event,
+        version: Option<&str>,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, build_id, notifier, channel, event, version, state, attempts, last_error,
+                    created_at, updated_at, config, message, policy, lease_until
+             FROM deliveries
+             WHERE build_id = $1 AND event = $2 AND version = $3
+               AND state IN ('pending', 'sending')
+             ORDER BY created_at, id",
+        )
+        .bind(build_id)
+        .bind(event.as_str())
+        .bind(version.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record_from_row).collect()
     }
 
     /// Take over a resumable delivery until `lease_until`. Returns `false` when it is no
@@ -173,6 +182,22 @@ fn named<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Result<T
     serde_json::from_value(serde_json::Value::String(text)).map_err(|e| corrupt(column, &e))
 }
 
+fn record_from_row(row: &AnyRow) -> Result<DeliveryRecord, StoreError> {
+    let config: String = row.try_get("config")?;
+    let message: Option<String> = row.try_get("message")?;
+    let policy: String = row.try_get("policy")?;
+    Ok(DeliveryRecord {
+        delivery: delivery_from_row(row)?,
+        config: serde_json::from_str(&config).map_err(|e| corrupt("delivery configuration", &e))?,
+        message: message
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| corrupt("delivery message", &e))?,
+        policy: serde_json::from_str(&policy).map_err(|e| corrupt("delivery retry policy", &e))?,
+        lease_until: optional_time(row, "lease_until")?,
+    })
+}
+
 fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
     let state: String = row.try_get("state")?;
     Ok(Delivery {
@@ -181,6 +206,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<Delivery, StoreError> {
         notifier: row.try_get("notifier")?,
         channel: named(row, "channel")?,
         event: named(row, "event")?,
+        version: Some(row.try_get::<String, _>("version")?).filter(|v| !v.is_empty()),
         state: state
             .parse::<DeliveryState>()
             .map_err(|message| corrupt("delivery state", &message))?,

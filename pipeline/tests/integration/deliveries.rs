@@ -26,6 +26,7 @@ fn record(build: &str, id: &str, notifier: &str, event: Event, now: Timestamp) -
             notifier: notifier.to_owned(),
             channel: ChannelKind::Slack,
             event,
+            version: None,
             state: DeliveryState::Pending,
             attempts: 0,
             last_error: None,
