@@ -18,7 +18,7 @@ const EPOCH: u64 = 1_704_067_200; // 2024-01-01T00:00:00Z
 #[derive(Debug)]
 pub struct GitDaemon {
     port: u16,
-    _daemon: Daemon,
+    daemon: Daemon,
     dir: TempDir,
 }
 
@@ -52,16 +52,24 @@ impl GitDaemon {
             daemon.wait_for_port(port)?;
             Ok((port, daemon))
         })?;
-        Ok(Self {
-            port,
-            _daemon: daemon,
-            dir,
-        })
+        Ok(Self { port, daemon, dir })
     }
 
     /// `127.0.0.1:PORT`.
     pub fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Makes the daemon hang (`SIGSTOP`): new connections (fetches, pushes) are accepted by the
+    /// kernel and never served until [`GitDaemon::resume`]. Repositories are still readable on
+    /// disk.
+    pub fn pause(&self) {
+        self.daemon.pause();
+    }
+
+    /// Lets a paused daemon serve again (`SIGCONT`); the connections that waited are served.
+    pub fn resume(&self) {
+        self.daemon.resume();
     }
 
     /// The port.

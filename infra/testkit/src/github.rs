@@ -168,6 +168,8 @@ pub struct Recorded {
     pub path_and_query: String,
     /// The status answered; `None` for a request left hanging.
     pub status: Option<u16>,
+    /// The request body (lossy UTF-8: an uploaded asset may be binary).
+    pub body: String,
 }
 
 impl Recorded {
@@ -342,6 +344,7 @@ async fn handle(
             method: method.to_string(),
             path_and_query: path_and_query.clone(),
             status,
+            body: String::from_utf8_lossy(&body).into_owned(),
         });
     };
     match injected_fault(&shared, &method, uri.path()) {

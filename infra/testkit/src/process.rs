@@ -194,6 +194,24 @@ impl Daemon {
         })
     }
 
+    /// Stops the process where it is (`SIGSTOP`): it keeps its port, and the kernel keeps
+    /// accepting connections that nobody reads — a peer that hangs. [`Daemon::resume`] lets it go
+    /// on.
+    pub(crate) fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused process go on (`SIGCONT`).
+    pub(crate) fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = i32::try_from(self.child.id()).expect("a pid fits an i32");
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
+            .unwrap_or_else(|error| panic!("{signal} to {}: {error}", self.name));
+    }
+
     /// Waits until something accepts connections on `port`; fails early if the process exits.
     pub(crate) fn wait_for_port(&mut self, port: u16) -> Result<(), Error> {
         self.wait_for_port_within(port, START_TIMEOUT)

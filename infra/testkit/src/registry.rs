@@ -162,6 +162,21 @@ impl Registry {
         Ok(())
     }
 
+    /// Makes the registry hang (`SIGSTOP`): connections are accepted by the kernel and never
+    /// answered until [`Registry::resume`]. Does nothing when it is stopped.
+    pub fn pause(&self) {
+        if let Some(daemon) = self.daemon().as_ref() {
+            daemon.pause();
+        }
+    }
+
+    /// Lets a paused registry answer again (`SIGCONT`).
+    pub fn resume(&self) {
+        if let Some(daemon) = self.daemon().as_ref() {
+            daemon.resume();
+        }
+    }
+
     /// Whether the registry process is running (between [`Registry::stop`] and
     /// [`Registry::start_again`] it is not).
     pub fn is_running(&self) -> bool {

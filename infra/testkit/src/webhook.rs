@@ -5,6 +5,7 @@
 //! Unlike the other fixtures it is async: it serves on the caller's tokio runtime (start it
 //! from a `#[tokio::test]`) and stops when dropped.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -89,6 +90,10 @@ struct Shared {
     script: Mutex<Vec<Reply>>,
     received: Mutex<Vec<Received>>,
     arrived: Notify,
+    /// Whether requests are held (see [`Receiver::hold`]).
+    holding: AtomicBool,
+    /// How many requests were held.
+    held: AtomicUsize,
 }
 
 /// A running receiver; stopped on drop.
@@ -112,6 +117,8 @@ impl Receiver {
             script: Mutex::new(script.into_iter().rev().collect()),
             received: Mutex::new(Vec::new()),
             arrived: Notify::new(),
+            holding: AtomicBool::new(false),
+            held: AtomicUsize::new(0),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -151,6 +158,23 @@ impl Receiver {
         self.shared.received.lock().unwrap().clone()
     }
 
+    /// Hangs from now on, like a receiver that stopped: every request is held unanswered and
+    /// untaken (it is counted in [`Receiver::held`], not recorded in [`Receiver::received`])
+    /// until its client gives up. [`Receiver::let_go`] ends that for the requests that follow.
+    pub fn hold(&self) {
+        self.shared.holding.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers again the requests that follow (the held ones stay unanswered).
+    pub fn let_go(&self) {
+        self.shared.holding.store(false, Ordering::SeqCst);
+    }
+
+    /// How many requests were held so far.
+    pub fn held(&self) -> usize {
+        self.shared.held.load(Ordering::SeqCst)
+    }
+
     /// Waits (at most 30 s) until `count` requests have arrived.
     pub async fn wait_for(&self, count: usize) -> Vec<Received> {
         let wait = async {
@@ -175,6 +199,10 @@ async fn handle(
     headers: HeaderMap,
     raw: Bytes,
 ) -> Response {
+    if shared.holding.load(Ordering::SeqCst) {
+        shared.held.fetch_add(1, Ordering::SeqCst);
+        return std::future::pending().await;
+    }
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let path_and_query = uri
         .path_and_query()
