@@ -151,6 +151,57 @@ async fn a_manual_candidate_is_announced_and_approved_by_two_distinct_release_ma
         "the message names the build"
     );
 
+    // A candidate is not published, by anyone; a developer may not even ask (audited as
+    // denied); a daily version is no release candidate to promote. Nothing changes.
+    let base = server.url.clone();
+    let post = |path: String, token: String| {
+        let url = format!("{base}/api/v1/releases/{path}");
+        async move {
+            send(
+                &reqwest::Client::new(),
+                Method::POST,
+                &url,
+                Some(&token),
+                Some(("application/json", b"{}".to_vec())),
+            )
+            .await
+        }
+    };
+    let (status, _, problem) = post(
+        format!("{version}/publication?product=demo"),
+        developer.clone(),
+    )
+    .await;
+    assert_eq!(status, 403, "{problem:#}");
+    let (status, _, problem) =
+        post(format!("{version}/publication?product=demo"), alice.clone()).await;
+    assert_eq!(status, 409, "{problem:#}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is candidate; only an approved release is published"),
+        "{problem:#}"
+    );
+    let (status, _, problem) =
+        post(format!("{version}/promotion?product=demo"), alice.clone()).await;
+    assert_eq!(status, 400, "{problem:#}");
+    assert_eq!(problem["field"], "version", "{problem:#}");
+    let (status, _, problem) = post(
+        "1.0.0-rc.1/promotion?product=demo".to_owned(),
+        alice.clone(),
+    )
+    .await;
+    assert_eq!(status, 404, "{problem:#}");
+    let (status, _, problem) =
+        post(format!("{version}/publication?product=demo"), alice.clone()).await;
+    assert_eq!(status, 409, "{problem:#}");
+    assert_eq!(
+        releases(&server, &admin, 1).await[0]["status"]["state"],
+        "candidate",
+        "refusals change nothing"
+    );
+
     // A developer may not approve; a release manager approves once; two distinct ones
     // approve it.
     let (status, problem) = decide(&server, &developer, id, &approve("ship it")).await;
@@ -258,6 +309,11 @@ async fn a_manual_candidate_is_announced_and_approved_by_two_distinct_release_ma
         None,
     )
     .await;
+    let publishes: Vec<(&str, &str)> = (audit["items"].as_array().unwrap().iter())
+        .filter(|e| e["action"] == "releases.publish")
+        .map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert!(publishes.contains(&("token:dev", "denied")), "{audit:#}");
     let decisions: Vec<(&str, &str)> = (audit["items"].as_array().unwrap().iter())
         .filter(|e| e["action"] == "releases.approve")
         .map(|e| (e["actor"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
