@@ -15,6 +15,7 @@ use chorale_testkit::Registry;
 use chorale_testkit::github::{Fault, GithubFake, Prism};
 use chorale_testkit::webhook::{Platform, Receiver};
 
+use crate::api::Server;
 use crate::cli::{chorale, text};
 use crate::support::{World, skopeo};
 
@@ -553,7 +554,15 @@ impl Peer {
 /// another process takes the release over once the dead one's lease ran out: every step
 /// happens once — one version tag on the bundle's digest, one git tag, one GitHub release, one
 /// `released` — and the release is published.
-async fn killed_inside_a_step_and_taken_over(peer: Peer) {
+/// Who takes a release over from a publisher that died.
+enum TakeOver {
+    /// `chorale release publish` by hand.
+    Cli,
+    /// A `chorale serve` started afterwards on the same state: its housekeeping.
+    Service,
+}
+
+async fn killed_inside_a_step_and_taken_over(peer: Peer, by: TakeOver) {
     let peers = Publishing::new().await;
     let (build, _) = peers.bundle().await;
     let shown = peers.json(&["builds", "show", &build]).await;
@@ -601,7 +610,35 @@ async fn killed_inside_a_step_and_taken_over(peer: Peer) {
     assert_eq!(journal(&stopped), expected, "{stopped:#}");
 
     peer.let_go(&peers);
-    let published = peers.take_over(&version).await;
+    let published = match by {
+        TakeOver::Cli => peers.take_over(&version).await,
+        TakeOver::Service => {
+            let envs = [
+                ("GITHUB_TOKEN", GITHUB_TOKEN.to_owned()),
+                ("RELEASE_BOT_URL", peers.bot.url()),
+                ("RELEASE_BOT_SECRET", BOT_SECRET.to_owned()),
+            ];
+            let _server = tokio::task::block_in_place(|| {
+                Server::start_with(
+                    &peers.state(),
+                    peers.world.dir.path(),
+                    None,
+                    &["--lease", "3s", "--grace", "0s"],
+                    &envs,
+                )
+            });
+            let mut published = None;
+            for _ in 0..300 {
+                let release = peers.show(&version).await;
+                if release["status"]["state"] == "published" {
+                    published = Some(release);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            published.expect("the service published the release within 30 s")
+        }
+    };
     assert_eq!(published["status"]["state"], "published", "{published:#}");
     let expected: Vec<_> = STEPS
         .iter()
@@ -628,22 +665,22 @@ async fn killed_inside_a_step_and_taken_over(peer: Peer) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publisher_killed_while_the_release_registry_hangs_is_taken_over_once() {
-    killed_inside_a_step_and_taken_over(Peer::Registry).await;
+    killed_inside_a_step_and_taken_over(Peer::Registry, TakeOver::Cli).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publisher_killed_while_the_git_daemon_hangs_is_taken_over_once() {
-    killed_inside_a_step_and_taken_over(Peer::Git).await;
+    killed_inside_a_step_and_taken_over(Peer::Git, TakeOver::Cli).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_publisher_killed_while_github_hangs_is_taken_over_once() {
-    killed_inside_a_step_and_taken_over(Peer::Github).await;
+    killed_inside_a_step_and_taken_over(Peer::Github, TakeOver::Cli).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_publisher_killed_while_the_release_bot_hangs_is_taken_over_once() {
-    killed_inside_a_step_and_taken_over(Peer::Bot).await;
+async fn a_publisher_killed_while_the_release_bot_hangs_is_taken_over_once_by_the_service() {
+    killed_inside_a_step_and_taken_over(Peer::Bot, TakeOver::Service).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
