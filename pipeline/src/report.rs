@@ -24,6 +24,7 @@ use crate::errors::Error;
 use crate::manifest::Product;
 use crate::resources::build::{self, Build, Status, TestRun};
 use crate::resources::lock::{Lock, LockedComponent};
+use crate::resources::release::ReleaseState;
 
 /// Commits listed per component; the rest are counted as omitted.
 const COMMITS_LISTED: usize = 50;
@@ -67,9 +68,11 @@ pub async fn build_report(context: &Context, build: &Build) -> Result<Report, Er
     Ok(Report {
         product: build.product.clone(),
         build_id: build.id.clone(),
-        candidate_version: build
-            .candidate_version
-            .clone()
+        // Once published, the version it was released as (the highest, after a promotion).
+        candidate_version: (build.releases.iter().rev())
+            .find(|release| release.state == ReleaseState::Published)
+            .map(|release| release.version.clone())
+            .or_else(|| build.candidate_version.clone())
             .unwrap_or_else(|| UNVERSIONED.to_owned()),
         lock_id: build.lock_id.clone().unwrap_or_default(),
         bundle_digest: build.bundle.as_ref().map(|b| b.digest.clone()),

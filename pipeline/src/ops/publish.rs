@@ -172,6 +172,12 @@ pub async fn publish(
         )));
     }
     let published = load(context, key).await?;
+    // The build's report (kept on this host) names the version it was released as.
+    if let Some(build) = context.store.build(&key.build_id).await?
+        && let Err(error) = crate::report::write_report(context, &product, &build).await
+    {
+        tracing::warn!(%error, build = %key.build_id, "the build's report was not rewritten");
+    }
     observer.event(&BuildEvent::Release {
         message: format!("{} {} published", published.product, published.version),
     });

@@ -478,6 +478,14 @@ async fn an_approved_build_is_published_everywhere_once_and_a_failed_step_resume
         serde_json::json!([{ "version": version, "state": "published" }])
     );
 
+    // So does its report.
+    let report = peers.run(&["report", &build, "--format", "md"]).await;
+    let (report, _) = text(&report);
+    assert!(
+        report.starts_with(&format!("# demo {version} ")),
+        "{report}"
+    );
+
     // The notes say what was released, on which digest, approved by whom.
     let notes = peers
         .run(&["release", "notes", &version, "--product", "demo"])
