@@ -108,3 +108,70 @@ fn a_missing_override_directory_means_builtin_templates() {
         Templates::with_overrides(std::path::Path::new("/nonexistent/chorale")).unwrap();
     assert!(templates.overridden().is_empty());
 }
+
+fn release_facts() -> chorale_reports::ReleaseFacts {
+    let at = "2026-12-04T09:00:00Z".parse().unwrap();
+    chorale_reports::ReleaseFacts {
+        version: "2.1.0".to_owned(),
+        bundle: format!("127.0.0.1:5000/demo@sha256:{}", "a".repeat(64)),
+        promoted_from: Some("2.1.0-rc.3".to_owned()),
+        previous: Some("2.0.20261130".to_owned()),
+        approvals: vec![
+            chorale_reports::ApprovalFact {
+                actor: "token:alice".to_owned(),
+                role: "release-manager".to_owned(),
+                reason: "the smoke failure is a known flake".to_owned(),
+                overridden: true,
+                at,
+            },
+            chorale_reports::ApprovalFact {
+                actor: "oidc:bob".to_owned(),
+                role: "admin".to_owned(),
+                reason: "notes read".to_owned(),
+                overridden: false,
+                at,
+            },
+        ],
+    }
+}
+
+#[test]
+fn release_notes_name_the_version_digest_approvals_and_changes() {
+    let report = sample(Sample::Green);
+    let notes =
+        chorale_reports::release_notes(&report, &release_facts(), &Templates::builtin()).unwrap();
+    assert!(notes.starts_with("# demo 2.1.0\n"), "{notes}");
+    for expected in [
+        "(promoted from `2.1.0-rc.3`, same bundle)",
+        &format!("`127.0.0.1:5000/demo@sha256:{}`", "a".repeat(64)),
+        "`token:alice` (release-manager, ",
+        "**override of a build that was not green**: the smoke failure is a known flake",
+        "`oidc:bob` (admin, ",
+        "## Changes since `2.0.20261130`",
+    ] {
+        assert!(notes.contains(expected), "{expected:?} in\n{notes}");
+    }
+    for change in &report.changes.components {
+        assert!(
+            notes.contains(&format!("### {} (", change.component)),
+            "{} in\n{notes}",
+            change.component
+        );
+    }
+    insta::assert_snapshot!(notes);
+}
+
+#[test]
+fn release_notes_follow_an_override_of_their_template() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("release-notes.md.j2"),
+        "{{ release.version }} of {{ report.product }}, {{ release.approvals | length }} approvals\n",
+    )
+    .unwrap();
+    let templates = Templates::with_overrides(dir.path()).unwrap();
+    let notes =
+        chorale_reports::release_notes(&sample(Sample::Green), &release_facts(), &templates)
+            .unwrap();
+    assert_eq!(notes, "2.1.0 of demo, 2 approvals\n");
+}
