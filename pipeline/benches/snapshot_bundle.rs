@@ -12,9 +12,10 @@
 //! `cargo bench -p chorale --bench snapshot_bundle [-- --skip-skopeo]`; prints Markdown tables
 //! for docs/performance.md.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Write;
-use std::path::{Path, PathBuf};
+mod fixture;
+
+use std::collections::HashMap;
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,112 +27,16 @@ use chorale::ops::{BundleRequest, SnapshotRequest, bundle_product, snapshot_prod
 use chorale::snapshot::{ChartContent, Snapshot, snapshot};
 use chorale::{Context, manifest};
 use chorale_runners::digest::sha256;
-use chorale_runners::registry::RegistryStore;
-use chorale_runners::registry::{RegistryClient, RegistryOptions, parse_reference};
+use chorale_runners::registry::{RegistryOptions, RegistryStore};
 use chorale_testkit::{GitDaemon, Registry};
+use fixture::{
+    COMPONENTS, CONCURRENCY, Counting, IMAGES_PER_COMPONENT, Phase, RUNS, daemon_cpu, median,
+    median_ratio, print_served, process_cpu, registry_cpu, seconds,
+};
 use futures::StreamExt;
 use tokio::sync::Semaphore;
 
-const REPOSITORIES: usize = 100;
-const COMPONENTS: usize = 200;
-const IMAGES_PER_COMPONENT: usize = 5;
-const CONCURRENCY: usize = 32;
-const RUNS: usize = 5;
-
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-/// The median of `a / b` over the pairs.
-fn median_ratio(pairs: impl Iterator<Item = (Duration, Duration)>) -> f64 {
-    let mut ratios: Vec<f64> = pairs
-        .map(|(a, b)| a.as_secs_f64() / b.as_secs_f64())
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    ratios[ratios.len() / 2]
-}
-
-fn seconds(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
-}
-
-/// One image: a unique config and one shared empty layer.
-async fn push_image(client: &RegistryClient, host: &str, index: usize) {
-    let repository = parse_reference(&format!("{host}/bench/img-{index:04}")).unwrap();
-    let layer = Bytes::from_static(
-        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00",
-    );
-    let config = Bytes::from(format!(
-        r#"{{"architecture":"amd64","os":"linux","config":{{"Labels":{{"index":"{index}"}}}},"rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
-        sha256(b"")
-    ));
-    for blob in [&layer, &config] {
-        client
-            .push_blob(&repository, &sha256(blob), blob.clone())
-            .await
-            .unwrap();
-    }
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}],
-    });
-    let tagged = parse_reference(&format!("{host}/bench/img-{index:04}:main")).unwrap();
-    client
-        .push_manifest(
-            &tagged,
-            "application/vnd.oci.image.manifest.v1+json",
-            Bytes::from(serde_json::to_vec(&manifest).unwrap()),
-        )
-        .await
-        .unwrap();
-}
-
-fn chart_files(repo: &chorale_testkit::GitRepo, path: &str, name: &str) {
-    repo.write_file(
-        &format!("{path}/Chart.yaml"),
-        format!("apiVersion: v2\nname: {name}\nversion: 1.0.0\ndescription: benchmark chart\n"),
-    )
-    .unwrap();
-    repo.write_file(&format!("{path}/values.yaml"), "image: {}\nreplicas: 1\n")
-        .unwrap();
-    for template in ["deployment", "service", "configmap"] {
-        repo.write_file(
-            &format!("{path}/templates/{template}.yaml"),
-            format!("# {template} of {name}\nkind: ConfigMap\napiVersion: v1\nmetadata:\n  name: {{{{ .Release.Name }}}}-{template}\ndata:\n  image: \"{{{{ .Values.image.repository }}}}@{{{{ .Values.image.digest }}}}\"\n"),
-        )
-        .unwrap();
-    }
-}
-
-fn write_product(dir: &Path, git: &GitDaemon, host: &str) -> PathBuf {
-    let mut yaml = String::from(
-        "apiVersion: chorale.dev/v1alpha1\nkind: Product\nmetadata: { name: bench }\nspec:\n  versionLine: \"1.0\"\n  components:\n",
-    );
-    for c in 0..COMPONENTS {
-        let repo = c / 2;
-        let path = if c % 2 == 0 { "charts/a" } else { "charts/b" };
-        let _ = write!(
-            yaml,
-            "    - name: c{c:03}\n      source: {{ git: {}, ref: main, chartPath: {path} }}\n      images:\n",
-            git.url(&format!("repo-{repo:03}"))
-        );
-        for i in 0..IMAGES_PER_COMPONENT {
-            let image = c * IMAGES_PER_COMPONENT + i;
-            let _ = write!(
-                yaml,
-                "        - ref: {host}/bench/img-{image:04}:main\n          values: images.i{i}\n"
-            );
-        }
-    }
-    let path = dir.join("bench.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
-}
 
 /// The floor: the same 1,000 manifest HEADs from a bare reqwest client at the same concurrency;
 /// with `last` (reference -> digest), conditional on the digest each had, as the snapshot asks.
@@ -165,135 +70,11 @@ async fn floor(host: &str, last: Option<&HashMap<&str, &str>>) -> Duration {
     start.elapsed()
 }
 
-/// What the registry served over part of a run, read from its log: requests by kind (with the
-/// status) and the time the registry spent answering them; and the CPU time it used.
-struct Counting {
-    requests: usize,
-    cpu: Duration,
-    own_cpu: Duration,
-}
-
-impl Counting {
-    fn from_now(registry: &Registry) -> Self {
-        Self {
-            requests: registry.served().unwrap().len(),
-            cpu: registry_cpu(registry),
-            own_cpu: process_cpu(Path::new("/proc/self")),
-        }
-    }
-
-    /// `(kind, count, registry time)` of every request since `from_now`, and the CPU used by
-    /// the registry and by this process.
-    fn since(&self, registry: &Registry) -> Phase {
-        let served = registry.served().unwrap();
-        let served = &served[self.requests..];
-        let mut kinds: BTreeMap<String, (usize, Duration)> = BTreeMap::new();
-        for request in served {
-            let uri = &request.uri;
-            let what = if uri == "/v2/" {
-                "/v2/"
-            } else if uri.contains("/manifests/") {
-                "manifest"
-            } else if uri.contains("/blobs/uploads/") && uri.contains("mount=") {
-                "upload (mount)"
-            } else if uri.contains("/blobs/uploads/") {
-                "upload"
-            } else if uri.contains("/blobs/") {
-                "blob"
-            } else {
-                "other"
-            };
-            let entry = kinds
-                .entry(format!("{} {what} {}", request.method, request.status))
-                .or_default();
-            entry.0 += 1;
-            entry.1 += request.duration;
-        }
-        let connections: HashSet<&str> = served.iter().map(|r| r.remote.as_str()).collect();
-        Phase {
-            kinds: kinds.into_iter().map(|(k, (n, d))| (k, n, d)).collect(),
-            connections: connections.len(),
-            registry_cpu: registry_cpu(registry).saturating_sub(self.cpu),
-            own_cpu: process_cpu(Path::new("/proc/self")).saturating_sub(self.own_cpu),
-        }
-    }
-}
-
-/// What [`Counting::since`] found.
-struct Phase {
-    kinds: Vec<(String, usize, Duration)>,
-    connections: usize,
-    registry_cpu: Duration,
-    own_cpu: Duration,
-}
-
-/// CPU time (user + system) the registry process has used, from /proc.
-fn registry_cpu(registry: &Registry) -> Duration {
-    let config = registry.log().with_file_name("config.yml");
-    daemon_cpu(&[&config.to_string_lossy()], false)
-}
-
 /// CPU time (user + system) the git daemon's connections have used: the children it forked
 /// (`git daemon --serve`, and the `git upload-pack` each of those runs), from /proc.
 fn git_daemon_cpu(git: &GitDaemon) -> Duration {
     let base = format!("--base-path={}", git.base_dir().display());
     daemon_cpu(&[&base, "git-daemon"], true)
-}
-
-/// CPU time of the process whose command line contains every one of `markers` (and is not a
-/// `--serve` child): its own, or (`children`) that of the children it has waited for.
-fn daemon_cpu(markers: &[&str], children: bool) -> Duration {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        if markers.iter().all(|m| cmdline.contains(m)) && !cmdline.contains("--serve") {
-            return cpu_of(&entry.path(), if children { 13 } else { 11 });
-        }
-    }
-    Duration::ZERO
-}
-
-/// CPU time (user + system) of the process `/proc/PID` (or `/proc/self`).
-fn process_cpu(proc: &Path) -> Duration {
-    cpu_of(proc, 11)
-}
-
-/// Two adjacent CPU-time fields of `/proc/PID/stat`, counted after the command name: 11 for
-/// the process's own (utime, stime), 13 for its waited-for children's (cutime, cstime).
-fn cpu_of(proc: &Path, first: usize) -> Duration {
-    let stat = std::fs::read_to_string(proc.join("stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // In clock ticks of 10 ms.
-    let ticks: u64 =
-        fields[first].parse::<u64>().unwrap() + fields[first + 1].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
-
-fn print_served(name: &str, phase: &Phase) {
-    let kinds = &phase.kinds;
-    let total: usize = kinds.iter().map(|(_, n, _)| n).sum();
-    let time: Duration = kinds.iter().map(|(_, _, d)| *d).sum();
-    println!(
-        "\n{name}: {total} requests on {} connections, registry time {} in all; CPU: registry {}, this process {}",
-        phase.connections,
-        seconds(time),
-        seconds(phase.registry_cpu),
-        seconds(phase.own_cpu),
-    );
-    println!("| request (method, kind, status) | count | mean registry time |");
-    println!("| --- | --- | --- |");
-    for (kind, n, d) in kinds {
-        println!(
-            "| {kind} | {n} | {:.1} ms |",
-            d.as_secs_f64() * 1e3 / *n as f64
-        );
-    }
 }
 
 /// One blob upload by a bare client, as a registry without single-request uploads needs it:
@@ -473,26 +254,7 @@ async fn main() {
     let work = tempfile::tempdir().unwrap();
     let host = registry.host();
 
-    eprintln!(
-        "preparing {REPOSITORIES} repositories and {} images…",
-        COMPONENTS * IMAGES_PER_COMPONENT
-    );
-    for r in 0..REPOSITORIES {
-        let repo = git.create_repo(&format!("repo-{r:03}")).unwrap();
-        chart_files(&repo, "charts/a", &format!("a{r:03}"));
-        chart_files(&repo, "charts/b", &format!("b{r:03}"));
-        repo.commit("charts").unwrap();
-    }
-    let client = RegistryClient::new(RegistryOptions::default());
-    futures::stream::iter(0..COMPONENTS * IMAGES_PER_COMPONENT)
-        .map(|i| {
-            let (client, host) = (&client, &host);
-            async move { push_image(client, host, i).await }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<()>>()
-        .await;
-    let product = write_product(work.path(), &git, &host);
+    let product = fixture::prepare(&registry, &git, work.path()).await;
 
     // Snapshot: cold (empty state, every mirror cloned) once, then warm runs.
     let state = work.path().join("state");

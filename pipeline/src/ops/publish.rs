@@ -18,7 +18,8 @@ use bytes::Bytes;
 use chorale_reports::{ApprovalFact, ReleaseFacts};
 use chorale_runners::git::Tagger;
 use chorale_runners::github::{Asset, GithubOptions, GithubRepo, NewRelease, ensure_release};
-use chorale_runners::registry::{TagState, copy_to_tag, tag_state};
+use chorale_runners::registry::{Copied, RegistryClient, TagState, copy_to_tag, tag_state};
+use futures::{StreamExt as _, TryStreamExt as _};
 use strum::VariantArray as _;
 
 use super::access::authorize;
@@ -29,6 +30,7 @@ use crate::manifest::{GitTagTarget, GithubTarget, Product, ReleasePolicy};
 use crate::notify::Event;
 use crate::resources::access::{AuditEvent, Identity, Role};
 use crate::resources::build::Build;
+use crate::resources::bundle::PushedChart;
 use crate::resources::release::{Decision, PublishStep, Release, ReleaseState, StepState};
 use crate::store::{Proposed, ReleaseKey};
 
@@ -267,16 +269,14 @@ impl Work<'_> {
         }
     }
 
-    /// Tag the bundle digest `REGISTRY/PRODUCT:VERSION` and each chart
-    /// `REGISTRY/charts/NAME:TAG`, after checking that no tag names another digest; charts
-    /// first, the version last.
+    /// Tag the bundle and its charts under `spec.release.publish.registry`; see
+    /// [`publish_to_registry`].
     async fn registry(&self) -> Result<Outcome, String> {
         let Some(base) = &self.policy.publish.registry else {
             return Ok(Outcome::Skipped(
                 "spec.release.publish.registry is not set".to_owned(),
             ));
         };
-        let client = &self.context.runners.registry;
         let bundle = &self.release.bundle;
         let record = (self
             .context
@@ -290,49 +290,23 @@ impl Work<'_> {
                     bundle.repository, bundle.digest
                 )
             })?;
-        let mut tags = Vec::with_capacity(record.charts.len() + 1);
-        for chart in &record.charts {
-            let (name, tag) = chart_tag(&chart.reference).ok_or_else(|| {
-                format!("chart reference `{}` has no name and tag", chart.reference)
-            })?;
-            tags.push((
-                chart_repository(&chart.reference),
-                chart.digest.clone(),
-                format!("{base}/charts/{name}"),
-                tag,
-            ));
-        }
-        tags.push((
-            bundle.repository.clone(),
-            bundle.digest.clone(),
-            format!("{base}/{}", self.release.product),
-            self.release.version.clone(),
-        ));
-        for (_, digest, to, tag) in &tags {
-            if let TagState::Elsewhere(found) = tag_state(client, to, tag, digest)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                return Err(format!(
-                    "{to}:{tag} names {found} already, not {digest}: a published tag never moves (a chart version is published once; bump the chart's version)"
-                ));
-            }
-        }
-        let (mut written, mut linked, mut sent, mut bytes) = (0, 0, 0, 0);
-        for (from, digest, to, tag) in &tags {
-            let copied = copy_to_tag(client, from, digest, to, tag)
-                .await
-                .map_err(|e| e.to_string())?;
-            written += u32::from(copied.tagged);
-            linked += copied.blobs_linked;
-            sent += copied.blobs_sent;
-            bytes += copied.bytes_sent;
-        }
+        let published = publish_to_registry(
+            &self.context.runners.registry,
+            &RegistryPublication {
+                base,
+                product: &self.release.product,
+                version: &self.release.version,
+                bundle_repository: &bundle.repository,
+                bundle_digest: &bundle.digest,
+                charts: &record.charts,
+            },
+        )
+        .await?;
         Ok(Outcome::Done(format!(
-            "{base}/{}:{} and {} chart tag(s); {written} tag(s) written, {linked} blob(s) linked, {sent} sent ({bytes} bytes)",
+            "{base}/{}:{} and {} chart tag(s); {published}",
             self.release.product,
             self.release.version,
-            tags.len() - 1
+            published.tags - 1
         )))
     }
 
@@ -484,6 +458,135 @@ impl Work<'_> {
             );
         }
         Outcome::Done(detail)
+    }
+}
+
+/// What the registry step of publishing tags: a bundle and its charts, under a base.
+#[derive(Debug, Clone, Copy)]
+pub struct RegistryPublication<'a> {
+    /// Where the release goes: `host[:port]/path`.
+    pub base: &'a str,
+    /// The product: the bundle is tagged `BASE/PRODUCT:VERSION`.
+    pub product: &'a str,
+    /// The release's version.
+    pub version: &'a str,
+    /// The repository the bundle is in.
+    pub bundle_repository: &'a str,
+    /// The bundle's manifest digest.
+    pub bundle_digest: &'a str,
+    /// Its charts as pushed with it: each is tagged `BASE/charts/NAME:TAG`.
+    pub charts: &'a [PushedChart],
+}
+
+/// What [`publish_to_registry`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegistryPublished {
+    /// Tags it is about: one per chart and the version's.
+    pub tags: usize,
+    /// Tags written (the others named the digest already).
+    pub written: u32,
+    /// Blobs found in or mounted into their destination, bytes not sent.
+    pub linked: u32,
+    /// Blobs read and sent.
+    pub sent: u32,
+    /// Blob bytes sent.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for RegistryPublished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tag(s) written, {} blob(s) linked, {} sent ({} bytes)",
+            self.written, self.linked, self.sent, self.bytes
+        )
+    }
+}
+
+/// How many tags are checked, or charts copied, at once.
+pub const PUBLISH_CONCURRENCY: usize = 16;
+
+/// Tag the bundle digest `BASE/PRODUCT:VERSION` and each chart `BASE/charts/NAME:TAG`, the same
+/// manifests (blobs linked on the same registry, copied to another): first every tag is checked
+/// — none may name another digest, a published tag never moves — then the charts are copied,
+/// and the version's tag is written last, once every chart is in. Up to
+/// [`PUBLISH_CONCURRENCY`] tags are checked, or charts copied, at once. Tags that name the
+/// digest already are left as they are, so that it can be run again. The error says why, as
+/// the release's journal records it.
+pub async fn publish_to_registry(
+    client: &RegistryClient,
+    publication: &RegistryPublication<'_>,
+) -> Result<RegistryPublished, String> {
+    let RegistryPublication {
+        base,
+        product,
+        version,
+        bundle_repository,
+        bundle_digest,
+        charts,
+    } = *publication;
+    let mut tags = Vec::with_capacity(charts.len() + 1);
+    for chart in charts {
+        let (name, tag) = chart_tag(&chart.reference)
+            .ok_or_else(|| format!("chart reference `{}` has no name and tag", chart.reference))?;
+        tags.push((
+            chart_repository(&chart.reference),
+            chart.digest.as_str(),
+            format!("{base}/charts/{name}"),
+            tag,
+        ));
+    }
+    tags.push((
+        bundle_repository.to_owned(),
+        bundle_digest,
+        format!("{base}/{product}"),
+        version.to_owned(),
+    ));
+    // By index: a stream of references here would make the future not provably `Send`.
+    let states: Vec<TagState> = futures::stream::iter(0..tags.len())
+        .map(|i| {
+            let (_, digest, to, tag) = &tags[i];
+            tag_state(client, to, tag, digest)
+        })
+        .buffered(PUBLISH_CONCURRENCY)
+        .try_collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    for ((_, digest, to, tag), state) in tags.iter().zip(&states) {
+        if let TagState::Elsewhere(found) = state {
+            return Err(format!(
+                "{to}:{tag} names {found} already, not {digest}: a published tag never moves (a chart version is published once; bump the chart's version)"
+            ));
+        }
+    }
+    let copy = |i: usize| {
+        let (from, digest, to, tag) = &tags[i];
+        copy_to_tag(client, from, digest, to, tag, &states[i])
+    };
+    // The charts, then the version's tag (the last).
+    let version = tags.len() - 1;
+    let charts = futures::stream::iter(0..version)
+        .map(copy)
+        .buffer_unordered(PUBLISH_CONCURRENCY)
+        .try_fold(RegistryPublished::default(), |sum, copied| async move {
+            Ok(sum.add(copied))
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut published = charts.add(copy(version).await.map_err(|e| e.to_string())?);
+    published.tags = tags.len();
+    Ok(published)
+}
+
+impl RegistryPublished {
+    fn add(self, copied: Copied) -> Self {
+        Self {
+            tags: self.tags,
+            written: self.written + u32::from(copied.tagged),
+            linked: self.linked + copied.blobs_linked,
+            sent: self.sent + copied.blobs_sent,
+            bytes: self.bytes + copied.bytes_sent,
+        }
     }
 }
 

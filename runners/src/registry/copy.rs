@@ -8,10 +8,14 @@
 //! or names another one, so that a caller checks every tag before writing any.
 
 use bytes::Bytes;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::Value;
 
 use super::{MANIFEST_MEDIA_TYPES, OciStore, RegistryClient, open_repository};
 use crate::errors::RegistryError;
+
+/// How many blobs of one manifest are linked or copied at once.
+const BLOBS_IN_FLIGHT: usize = 16;
 
 /// What a tag of a repository names, against the digest it should name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,22 +56,29 @@ pub async fn tag_state(
     })
 }
 
-/// Make `to:tag` name the manifest `digest` of the repository `from`, with the same bytes;
-/// nothing is written when it does already. The caller checks with [`tag_state`] first that
-/// the tag does not name another manifest: this writes over it.
+/// Make `to:tag` name the manifest `digest` of the repository `from`, with the same bytes,
+/// given `state`, what [`tag_state`] found the tag to name (the caller checks every tag before
+/// writing any, so asking again would only repeat a request): nothing is done when it names
+/// the digest already, and a tag that names another manifest is written over.
+///
+/// Requests, for a tag to write: the manifest read from `from` by digest; when `to` is another
+/// repository, a `HEAD` of the digest there (a promotion finds it and links nothing), else a
+/// link per blob (found there, or mounted from `from` on the same registry) or a read and an
+/// upload (another registry), up to 16 blobs at once; then the manifest written under the tag.
 pub async fn copy_to_tag(
     client: &RegistryClient,
     from: &str,
     digest: &str,
     to: &str,
     tag: &str,
+    state: &TagState,
 ) -> Result<Copied, RegistryError> {
-    let (source, source_name) = open_repository(from, client)?;
-    let (destination, name) = open_repository(to, client)?;
     let mut copied = Copied::default();
-    if destination.tagged(&name, tag).await?.as_deref() == Some(digest) {
+    if *state == TagState::Same {
         return Ok(copied);
     }
+    let (source, source_name) = open_repository(from, client)?;
+    let (destination, name) = open_repository(to, client)?;
     let bytes = Bytes::from(source.read_manifest(&source_name, digest).await?);
     let manifest: Value = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Protocol {
         reference: format!("{from}@{digest}"),
@@ -79,28 +90,42 @@ pub async fn copy_to_tag(
             message: "an image index is not copied by tag; copy its manifests".to_owned(),
         });
     }
-    if !destination
-        .has_manifest(&name, &format!("@{digest}"), digest)
-        .await?
+    // The source repository holds the manifest and its blobs: tagging it there links nothing.
+    let in_place = source.repository(&source_name) == destination.repository(&name);
+    if !in_place
+        && !destination
+            .has_manifest(&name, &format!("@{digest}"), digest)
+            .await?
     {
-        let blobs = manifest["config"]["digest"].as_str().into_iter().chain(
-            manifest["layers"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l["digest"].as_str()),
-        );
-        for blob in blobs {
-            copy_blob(
-                &*source,
-                &source_name,
-                &*destination,
-                &name,
-                blob,
-                &mut copied,
+        let blobs: Vec<String> = manifest["config"]["digest"]
+            .as_str()
+            .into_iter()
+            .chain(
+                manifest["layers"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["digest"].as_str()),
             )
-            .await?;
-        }
+            .map(str::to_owned)
+            .collect();
+        let (source, destination) = (&*source, &*destination);
+        let (source_name, name) = (source_name.as_str(), name.as_str());
+        copied =
+            futures::stream::iter(blobs)
+                .map(|blob| async move {
+                    copy_blob(source, source_name, destination, name, &blob).await
+                })
+                .buffer_unordered(BLOBS_IN_FLIGHT)
+                .try_fold(copied, |sum, one| async move {
+                    Ok(Copied {
+                        tagged: false,
+                        blobs_linked: sum.blobs_linked + one.blobs_linked,
+                        blobs_sent: sum.blobs_sent + one.blobs_sent,
+                        bytes_sent: sum.bytes_sent + one.bytes_sent,
+                    })
+                })
+                .await?;
     }
     let media_type = manifest["mediaType"]
         .as_str()
@@ -113,24 +138,27 @@ pub async fn copy_to_tag(
 }
 
 /// Make blob `digest` of `source_name` present in `name` of `destination`: linked if it can
-/// be, else read and sent.
+/// be, else read and sent. What it did, for that one blob.
 async fn copy_blob(
     source: &dyn OciStore,
     source_name: &str,
     destination: &dyn OciStore,
     name: &str,
     digest: &str,
-    copied: &mut Copied,
-) -> Result<(), RegistryError> {
+) -> Result<Copied, RegistryError> {
     if destination
         .link_blob(name, digest, &source.repository(source_name))
         .await?
     {
-        copied.blobs_linked += 1;
-        return Ok(());
+        return Ok(Copied {
+            blobs_linked: 1,
+            ..Copied::default()
+        });
     }
     let data = Bytes::from(source.read_blob(source_name, digest).await?);
-    copied.bytes_sent += destination.ensure_blob(name, digest, &data, None).await?;
-    copied.blobs_sent += 1;
-    Ok(())
+    Ok(Copied {
+        blobs_sent: 1,
+        bytes_sent: destination.ensure_blob(name, digest, &data, None).await?,
+        ..Copied::default()
+    })
 }
