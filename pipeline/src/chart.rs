@@ -11,6 +11,9 @@ use serde_json::{Map, Value};
 
 use crate::archive::{Entry, tgz};
 
+mod dependencies;
+pub mod helmignore;
+
 /// Media type of Helm's chart config blob.
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 /// Media type of Helm's chart content layer.
@@ -46,25 +49,59 @@ impl ChartPackage {
     }
 }
 
-/// Package the chart in `folder` (read from `commit`) reproducibly.
+/// Package the chart in `folder` (read from `commit`) reproducibly, with the files `helm
+/// package` would put in it.
+///
+/// As helm 3.10 loads a chart folder: `.helmignore` as helm reads it (see [`helmignore`]),
+/// a UTF-8 byte-order mark dropped from the start of every file, `charts/.x` and `charts/_x`
+/// left out; the dependencies of Chart.yaml must be vendored in what is packaged.
 pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
     let chart_yaml = folder
         .files
         .iter()
         .find(|f| f.path == "Chart.yaml")
         .ok_or("has no Chart.yaml at its root; point chartPath at the chart folder")?;
-    let text = std::str::from_utf8(&chart_yaml.content)
+    let text = std::str::from_utf8(content(chart_yaml))
         .map_err(|_| "Chart.yaml is not UTF-8".to_owned())?;
     let mut metadata: Map<String, Value> =
         serde_saphyr::from_str(text).map_err(|e| format!("Chart.yaml: {}", e.without_snippet()))?;
     let name = string_field(&metadata, "name")?;
-    let version = semver::Version::parse(&string_field(&metadata, "version")?)
-        .map_err(|e| format!("Chart.yaml: version is not semver ({e})"))?;
+    let version = parse_version(&string_field(&metadata, "version")?)?;
     match metadata.get("apiVersion").and_then(Value::as_str) {
         Some("v1" | "v2") => {}
         _ => return Err("Chart.yaml: apiVersion must be v1 or v2".to_owned()),
     }
-    check_dependencies(&metadata, &folder.files)?;
+    if metadata.get("type").and_then(Value::as_str) == Some("library") {
+        return Err(format!(
+            "Chart.yaml: `{name}` is a library chart (`type: library`), and helm does not \
+             install library charts: they are dependencies of application charts. Make the \
+             component an application chart that vendors `{name}` under charts/"
+        ));
+    }
+
+    let ignore_file = folder
+        .files
+        .iter()
+        .find(|f| f.path == ".helmignore")
+        .map(|f| String::from_utf8_lossy(content(f)).into_owned());
+    let rules = helmignore::Rules::parse(ignore_file.as_deref())?;
+    let packaged: Vec<&TreeFile> = folder
+        .files
+        .iter()
+        .filter(|f| rules.packages(&f.path) && !dependencies::skipped_by_helm(&f.path))
+        .collect();
+    if !packaged.iter().any(|f| f.path == "Chart.yaml") {
+        return Err(
+            ".helmignore leaves out Chart.yaml (a `!` rule leaves out everything it does not \
+             match), so helm cannot package the chart"
+                .to_owned(),
+        );
+    }
+    let vendored = dependencies::vendored(packaged.iter().map(|f| (f.path.as_str(), content(f))))?;
+    let all = dependencies::vendored(folder.files.iter().map(|f| (f.path.as_str(), content(f))))
+        .unwrap_or_default();
+    dependencies::check(&metadata, &vendored, &all)?;
+
     let short = commit.get(..12).unwrap_or(commit);
     let mut version = version;
     version.build = semver::BuildMetadata::new(&format!("git.{short}"))
@@ -73,25 +110,16 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
     metadata.insert("version".to_owned(), Value::from(version.clone()));
     let rewritten = rewrite_version(text, &version)?;
 
-    let ignore = helmignore(folder)?;
     let mtime = u64::try_from(folder.commit_time).unwrap_or(0);
-    let entries = folder
-        .files
-        .iter()
-        .filter(|file| {
-            !ignore
-                .matched_path_or_any_parents(&file.path, false)
-                .is_ignore()
-        })
-        .map(|file| Entry {
-            path: format!("{name}/{}", file.path),
-            content: if file.path == "Chart.yaml" {
-                rewritten.as_bytes()
-            } else {
-                &file.content
-            },
-            executable: file.executable,
-        });
+    let entries = packaged.into_iter().map(|file| Entry {
+        path: format!("{name}/{}", file.path),
+        content: if file.path == "Chart.yaml" {
+            rewritten.as_bytes()
+        } else {
+            content(file)
+        },
+        executable: file.executable,
+    });
     let archive = tgz(entries, mtime).map_err(|e| format!("cannot archive the chart: {e}"))?;
     let config = serde_json::to_vec(&Value::Object(metadata)).expect("metadata serialises");
     Ok(ChartPackage {
@@ -100,6 +128,52 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
         archive,
         config,
     })
+}
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
+
+/// A file's bytes as helm loads them: without a UTF-8 byte-order mark at the start.
+fn content(file: &TreeFile) -> &[u8] {
+    file.content.strip_prefix(UTF8_BOM).unwrap_or(&file.content)
+}
+
+/// The chart's version, strict SemVer 2. helm 3.10 coerces `v1.9.0`, `1.9` or `1` into
+/// `1.9.0`; Chorale refuses them and says what to write.
+fn parse_version(text: &str) -> Result<semver::Version, String> {
+    semver::Version::parse(text).map_err(|error| match coerce(text) {
+        Some(coerced) => format!(
+            "Chart.yaml: version `{text}` is not strict SemVer 2 (MAJOR.MINOR.PATCH); helm \
+             would coerce it to {coerced}, Chorale does not: write `version: {coerced}`"
+        ),
+        None => format!(
+            "Chart.yaml: version `{text}` is not semver ({error}); write MAJOR.MINOR.PATCH, \
+             e.g. `version: 1.9.0`"
+        ),
+    })
+}
+
+/// The strict version helm would make of a loose one (`v` dropped, a missing minor or patch
+/// made 0), if it is one.
+fn coerce(text: &str) -> Option<semver::Version> {
+    let text = text.strip_prefix('v').unwrap_or(text);
+    let (text, build) = match text.split_once('+') {
+        Some((text, build)) => (text, format!("+{build}")),
+        None => (text, String::new()),
+    };
+    let (core, pre) = match text.split_once('-') {
+        Some((core, pre)) => (core, format!("-{pre}")),
+        None => (text, String::new()),
+    };
+    let mut parts: Vec<&str> = core.split('.').collect();
+    if parts.len() > 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    parts.resize(3, "0");
+    semver::Version::parse(&format!("{}{pre}{build}", parts.join("."))).ok()
 }
 
 fn string_field(metadata: &Map<String, Value>, key: &str) -> Result<String, String> {
@@ -136,48 +210,6 @@ fn rewrite_version(text: &str, version: &str) -> Result<String, String> {
     } else {
         Err("Chart.yaml: write `version:` at the start of a line (block style)".to_owned())
     }
-}
-
-/// Charts declared in `dependencies` must be vendored under `charts/` (as Helm packages them).
-fn check_dependencies(metadata: &Map<String, Value>, files: &[TreeFile]) -> Result<(), String> {
-    let Some(dependencies) = metadata.get("dependencies").and_then(Value::as_array) else {
-        return Ok(());
-    };
-    for dependency in dependencies {
-        let name = dependency
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("?");
-        let vendored = files.iter().any(|f| {
-            f.path.starts_with(&format!("charts/{name}/"))
-                || (f.path.starts_with(&format!("charts/{name}-"))
-                    && std::path::Path::new(&f.path)
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("tgz")))
-        });
-        if !vendored {
-            return Err(format!(
-                "Chart.yaml depends on chart `{name}`, which is not under charts/; run `helm dependency build` and commit charts/"
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn helmignore(folder: &Folder) -> Result<ignore::gitignore::Gitignore, String> {
-    let mut builder = ignore::gitignore::GitignoreBuilder::new("");
-    if let Some(file) = folder.files.iter().find(|f| f.path == ".helmignore") {
-        let text = String::from_utf8_lossy(&file.content);
-        for line in text.lines() {
-            let line = line.trim();
-            if !line.is_empty() && !line.starts_with('#') {
-                builder
-                    .add_line(None, line)
-                    .map_err(|e| format!(".helmignore: {e}"))?;
-            }
-        }
-    }
-    builder.build().map_err(|e| format!(".helmignore: {e}"))
 }
 
 #[cfg(test)]
@@ -291,5 +323,131 @@ mod tests {
                 .unwrap_err()
                 .contains("helm dependency build")
         );
+    }
+
+    #[test]
+    fn loose_versions_say_what_helm_would_make_of_them() {
+        for (loose, strict) in [("v1.9.0", "1.9.0"), ("1.9", "1.9.0"), ("2", "2.0.0")] {
+            let chart = folder(vec![file(
+                "Chart.yaml",
+                &format!("apiVersion: v2\nname: x\nversion: \"{loose}\"\n"),
+            )]);
+            assert_eq!(
+                package(&chart, "c").unwrap_err(),
+                format!(
+                    "Chart.yaml: version `{loose}` is not strict SemVer 2 (MAJOR.MINOR.PATCH); \
+                     helm would coerce it to {strict}, Chorale does not: write `version: {strict}`"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn a_library_chart_is_refused() {
+        let chart = folder(vec![file(
+            "Chart.yaml",
+            "apiVersion: v2\nname: common\ntype: library\nversion: 1.0.0\n",
+        )]);
+        let error = package(&chart, "c").unwrap_err();
+        assert!(
+            error.starts_with("Chart.yaml: `common` is a library chart (`type: library`)"),
+            "{error}"
+        );
+        assert!(
+            error.contains("helm does not install library charts"),
+            "{error}"
+        );
+    }
+
+    /// A chart archive as `helm package` makes it: NAME/Chart.yaml inside.
+    fn chart_archive(name: &str, version: &str) -> Vec<u8> {
+        let chart_yaml = format!("apiVersion: v2\nname: {name}\nversion: {version}\n");
+        tgz(
+            [Entry {
+                path: format!("{name}/Chart.yaml"),
+                content: chart_yaml.as_bytes(),
+                executable: false,
+            }],
+            0,
+        )
+        .unwrap()
+    }
+
+    fn with_dependencies(extra: Vec<TreeFile>) -> Folder {
+        let mut files = vec![file(
+            "Chart.yaml",
+            "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: prometheus\n    version: 1.0.0\n  - name: redis\n    version: ^17.0.0\n  - name: pg\n    version: 12.1.0\n",
+        )];
+        files.extend(extra);
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        folder(files)
+    }
+
+    fn archive_file(path: &str, content: Vec<u8>) -> TreeFile {
+        TreeFile {
+            path: path.to_owned(),
+            executable: false,
+            content,
+        }
+    }
+
+    #[test]
+    fn dependencies_match_vendored_charts_by_name_and_version_and_all_are_named() {
+        let error = package(
+            &with_dependencies(vec![
+                archive_file(
+                    "charts/prometheus-node-exporter-1.0.0.tgz",
+                    chart_archive("prometheus-node-exporter", "1.0.0"),
+                ),
+                archive_file("charts/redis-16.0.0.tgz", chart_archive("redis", "16.0.0")),
+            ]),
+            "c",
+        )
+        .unwrap_err();
+        assert_eq!(
+            error,
+            "Chart.yaml: 3 dependencies are not vendored under charts/ as packaged: \
+             `prometheus` 1.0.0 (missing), `redis` ^17.0.0 (charts/ has \
+             charts/redis-16.0.0.tgz 16.0.0), `pg` 12.1.0 (missing); run `helm dependency \
+             build` and commit charts/"
+        );
+
+        // An archive named otherwise and an unpacked folder count by their Chart.yaml.
+        let ok = with_dependencies(vec![
+            archive_file("charts/prom.tgz", chart_archive("prometheus", "1.0.0")),
+            archive_file("charts/redis-17.3.0.tgz", chart_archive("redis", "17.3.0")),
+            file(
+                "charts/pg/Chart.yaml",
+                "apiVersion: v2\nname: pg\nversion: 12.1.0\n",
+            ),
+        ]);
+        package(&ok, "c").unwrap();
+
+        // What .helmignore leaves out is not vendored.
+        let mut hidden = ok.clone();
+        hidden.files.push(file(".helmignore", "charts/\n"));
+        let error = package(&hidden, "c").unwrap_err();
+        assert!(
+            error.contains("`pg` 12.1.0 (.helmignore leaves out charts/pg, so it is not packaged)"),
+            "{error}"
+        );
+
+        // Anything else under charts/ makes helm refuse the chart.
+        let mut stray = ok;
+        stray.files.push(file("charts/README.md", "x"));
+        let error = package(&stray, "c").unwrap_err();
+        assert!(error.starts_with("charts/README.md is neither"), "{error}");
+    }
+
+    #[test]
+    fn byte_order_marks_are_dropped_as_helm_drops_them() {
+        let f = folder(vec![
+            file("Chart.yaml", &format!("\u{feff}{CHART}")),
+            file("values.yaml", "\u{feff}a: 1\n"),
+        ]);
+        let p = package(&f, "0123456789abcdef0123456789abcdef01234567").unwrap();
+        let entries = read_entries(&p.archive);
+        assert!(entries[0].2.starts_with("apiVersion: v2\n"));
+        assert_eq!(entries[1].2, "a: 1\n");
     }
 }
