@@ -27,11 +27,15 @@ pub(super) struct Vendored {
 /// `charts/.x` or `charts/_x` (and not a provenance file). Such files are not packaged.
 pub(super) fn skipped_by_helm(path: &str) -> bool {
     path.strip_prefix("charts/").is_some_and(|rest| {
-        (rest.starts_with('.') || rest.starts_with('_'))
-            && std::path::Path::new(path)
-                .extension()
-                .is_none_or(|e| e != "prov")
+        (rest.starts_with('.') || rest.starts_with('_')) && !is_provenance(path)
     })
+}
+
+/// A provenance file (`.prov`, as helm spells it: case matters).
+fn is_provenance(path: &str) -> bool {
+    std::path::Path::new(path)
+        .extension()
+        .is_some_and(|e| e == "prov")
 }
 
 /// The subcharts helm would load from `files` (path from the chart's root, bytes).
@@ -41,7 +45,7 @@ pub(super) fn vendored<'a>(
     let files: Vec<(&str, &[u8])> = files.into_iter().collect();
     let mut subcharts: Vec<&str> = files
         .iter()
-        .filter(|(path, _)| !skipped_by_helm(path) && !path.ends_with(".prov"))
+        .filter(|(path, _)| !skipped_by_helm(path) && !is_provenance(path))
         .filter_map(|(path, _)| path.strip_prefix("charts/"))
         .map(|rest| rest.split('/').next().unwrap_or(rest))
         .collect();

@@ -10,6 +10,7 @@ mod deliveries;
 mod git_https;
 mod manifest;
 mod notify;
+mod packaging;
 mod publish;
 mod releases;
 mod report;

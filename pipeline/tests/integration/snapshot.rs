@@ -364,3 +364,27 @@ spec:
         ]
     );
 }
+
+#[tokio::test]
+async fn a_library_chart_as_a_component_is_named() {
+    let world = World::new();
+    let db = world.git.create_repo("db").unwrap();
+    db.write_file(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: common\ntype: library\nversion: 1.0.0\n",
+    )
+    .unwrap();
+    db.write_file("chart/templates/_helpers.tpl", "{{/* x */}}\n")
+        .unwrap();
+    db.commit("a library").unwrap();
+    let image = world.push_image("demo/db:main").reference;
+    let product = one_component(&world, db.url(), "main", &image);
+    fails_storing_nothing(&world, product.clone(), "component `db`: chart ").await;
+    fails_storing_nothing(
+        &world,
+        product,
+        "Chart.yaml: `common` is a library chart (`type: library`), and helm does not install \
+         library charts",
+    )
+    .await;
+}
