@@ -1,10 +1,12 @@
 //! Helm charts: packaging a chart folder read from a commit into a reproducible `.tgz`, and the
 //! OCI form Helm pushes and pulls (config + one content layer).
 //!
-//! The same commit always gives the same bytes: entries sorted by path, every timestamp the
-//! commit time, owner 0:0, modes 0644/0755, a gzip header without name or time. The chart's
-//! version gets the commit as build metadata (`0.1.0+git.0123456789ab`) so two commits never
-//! publish the same chart version with different content.
+//! The same folder always gives the same bytes, whatever the commit it was read from: entries
+//! sorted by path, every timestamp [`ARCHIVE_TIME`], owner 0:0, modes 0644/0755, a gzip header
+//! without name or time. The chart's version gets the folder's git tree id as build metadata
+//! (`0.1.0+git.0123456789ab`), so two different folders never publish the same chart version,
+//! and a commit that leaves the folder as it was (one to another chart of a monorepo) leaves
+//! the version, the bytes and the digest as they were.
 
 use chorale_runners::git::{Folder, TreeFile};
 use serde_json::{Map, Value};
@@ -18,6 +20,18 @@ pub mod helmignore;
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 /// Media type of Helm's chart content layer.
 pub const HELM_CHART_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// The time of every archive entry: 1980-01-01T00:00:00Z. Fixed rather than a commit's time,
+/// so the bytes depend on the folder alone (the same tree reached by two histories, or read
+/// from a later commit, packages identically, and the package can be cached by tree id); not
+/// 0, which some tools read as "no time".
+pub const ARCHIVE_TIME: u64 = 315_532_800;
+
+/// The version of the packaging rules: part of the cache key of packaged charts
+/// ([`crate::chart_cache`]). Bump it with any change to what bytes a folder packages into
+/// (stamp, archive layout, ignore or dependency rules), so charts packaged by the old rules are
+/// packaged again.
+pub const PACKAGING_RULES: u32 = 3;
 
 /// A chart ready to push: its `.tgz` and Helm's config blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +63,13 @@ impl ChartPackage {
     }
 }
 
-/// Package the chart in `folder` (read from `commit`) reproducibly, with the files `helm
-/// package` would put in it.
+/// Package the chart in `folder` reproducibly, with the files `helm package` would put in it:
+/// the bytes are a function of its files (and so of its tree id) alone.
 ///
 /// As helm 3.10 loads a chart folder: `.helmignore` as helm reads it (see [`helmignore`]),
 /// a UTF-8 byte-order mark dropped from the start of every file, `charts/.x` and `charts/_x`
 /// left out; the dependencies of Chart.yaml must be vendored in what is packaged.
-pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
+pub fn package(folder: &Folder) -> Result<ChartPackage, String> {
     let chart_yaml = folder
         .files
         .iter()
@@ -102,7 +116,7 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
         .unwrap_or_default();
     dependencies::check(&metadata, &vendored, &all)?;
 
-    let short = commit.get(..12).unwrap_or(commit);
+    let short = folder.tree.get(..12).unwrap_or(&folder.tree);
     let mut version = version;
     version.build = semver::BuildMetadata::new(&format!("git.{short}"))
         .map_err(|e| format!("cannot stamp the version: {e}"))?;
@@ -110,7 +124,6 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
     metadata.insert("version".to_owned(), Value::from(version.clone()));
     let rewritten = rewrite_version(text, &version)?;
 
-    let mtime = u64::try_from(folder.commit_time).unwrap_or(0);
     let entries = packaged.into_iter().map(|file| Entry {
         path: format!("{name}/{}", file.path),
         content: if file.path == "Chart.yaml" {
@@ -120,7 +133,8 @@ pub fn package(folder: &Folder, commit: &str) -> Result<ChartPackage, String> {
         },
         executable: file.executable,
     });
-    let archive = tgz(entries, mtime).map_err(|e| format!("cannot archive the chart: {e}"))?;
+    let archive =
+        tgz(entries, ARCHIVE_TIME).map_err(|e| format!("cannot archive the chart: {e}"))?;
     let config = serde_json::to_vec(&Value::Object(metadata)).expect("metadata serialises");
     Ok(ChartPackage {
         name,
@@ -224,8 +238,11 @@ mod tests {
         }
     }
 
+    const TREE: &str = "0123456789abcdef0123456789abcdef01234567";
+
     fn folder(files: Vec<TreeFile>) -> Folder {
         Folder {
+            tree: TREE.to_owned(),
             commit_time: 1_700_000_000,
             files,
         }
@@ -257,20 +274,27 @@ mod tests {
             file("templates/cm.yaml", "kind: ConfigMap\n"),
             file("values.yaml", "a: 1\n"),
         ]);
-        let a = package(&f, "0123456789abcdef0123456789abcdef01234567").unwrap();
-        let b = package(&f, "0123456789abcdef0123456789abcdef01234567").unwrap();
-        assert_eq!(a, b);
+        let a = package(&f).unwrap();
+        // Read from another commit (another time), the same tree packages the same.
+        let later = Folder {
+            commit_time: 1_800_000_000,
+            ..f.clone()
+        };
+        assert_eq!(a, package(&later).unwrap());
         assert_eq!(a.version, "0.1.0+git.0123456789ab");
         assert_eq!(a.tag(), "0.1.0_git.0123456789ab");
-        let c = package(&f, "ffff456789abcdef0123456789abcdef01234567").unwrap();
-        assert_ne!(a.digest(), c.digest());
+        let other = Folder {
+            tree: "ffff456789abcdef0123456789abcdef01234567".to_owned(),
+            ..f.clone()
+        };
+        assert_ne!(a.digest(), package(&other).unwrap().digest());
         let entries = read_entries(&a.archive);
         let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
         assert_eq!(
             names,
             ["db/Chart.yaml", "db/templates/cm.yaml", "db/values.yaml"]
         );
-        assert!(entries.iter().all(|e| e.1 == 1_700_000_000));
+        assert!(entries.iter().all(|e| e.1 == ARCHIVE_TIME));
         assert_eq!(
             entries[0].2,
             "apiVersion: v2\nname: db\n# the version\nversion: 0.1.0+git.0123456789ab\ndescription: a db\n"
@@ -289,7 +313,7 @@ mod tests {
             file("ci/values.yaml", "x"),
             file("templates/a.yaml", "x"),
         ]);
-        let p = package(&f, "0123456789abcdef0123456789abcdef01234567").unwrap();
+        let p = package(&f).unwrap();
         let names: Vec<String> = read_entries(&p.archive).into_iter().map(|e| e.0).collect();
         assert_eq!(
             names,
@@ -300,26 +324,18 @@ mod tests {
     #[test]
     fn broken_charts_say_what_is_wrong() {
         let no_chart = folder(vec![file("values.yaml", "")]);
-        assert!(
-            package(&no_chart, "c")
-                .unwrap_err()
-                .contains("no Chart.yaml")
-        );
+        assert!(package(&no_chart).unwrap_err().contains("no Chart.yaml"));
         let bad_version = folder(vec![file(
             "Chart.yaml",
             "apiVersion: v2\nname: x\nversion: one\n",
         )]);
-        assert!(
-            package(&bad_version, "c")
-                .unwrap_err()
-                .contains("not semver")
-        );
+        assert!(package(&bad_version).unwrap_err().contains("not semver"));
         let missing_dep = folder(vec![file(
             "Chart.yaml",
             "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: redis\n    version: 1.0.0\n",
         )]);
         assert!(
-            package(&missing_dep, "c")
+            package(&missing_dep)
                 .unwrap_err()
                 .contains("helm dependency build")
         );
@@ -333,7 +349,7 @@ mod tests {
                 &format!("apiVersion: v2\nname: x\nversion: \"{loose}\"\n"),
             )]);
             assert_eq!(
-                package(&chart, "c").unwrap_err(),
+                package(&chart).unwrap_err(),
                 format!(
                     "Chart.yaml: version `{loose}` is not strict SemVer 2 (MAJOR.MINOR.PATCH); \
                      helm would coerce it to {strict}, Chorale does not: write `version: {strict}`"
@@ -348,7 +364,7 @@ mod tests {
             "Chart.yaml",
             "apiVersion: v2\nname: common\ntype: library\nversion: 1.0.0\n",
         )]);
-        let error = package(&chart, "c").unwrap_err();
+        let error = package(&chart).unwrap_err();
         assert!(
             error.starts_with("Chart.yaml: `common` is a library chart (`type: library`)"),
             "{error}"
@@ -393,16 +409,13 @@ mod tests {
 
     #[test]
     fn dependencies_match_vendored_charts_by_name_and_version_and_all_are_named() {
-        let error = package(
-            &with_dependencies(vec![
-                archive_file(
-                    "charts/prometheus-node-exporter-1.0.0.tgz",
-                    chart_archive("prometheus-node-exporter", "1.0.0"),
-                ),
-                archive_file("charts/redis-16.0.0.tgz", chart_archive("redis", "16.0.0")),
-            ]),
-            "c",
-        )
+        let error = package(&with_dependencies(vec![
+            archive_file(
+                "charts/prometheus-node-exporter-1.0.0.tgz",
+                chart_archive("prometheus-node-exporter", "1.0.0"),
+            ),
+            archive_file("charts/redis-16.0.0.tgz", chart_archive("redis", "16.0.0")),
+        ]))
         .unwrap_err();
         assert_eq!(
             error,
@@ -421,12 +434,12 @@ mod tests {
                 "apiVersion: v2\nname: pg\nversion: 12.1.0\n",
             ),
         ]);
-        package(&ok, "c").unwrap();
+        package(&ok).unwrap();
 
         // What .helmignore leaves out is not vendored.
         let mut hidden = ok.clone();
         hidden.files.push(file(".helmignore", "charts/\n"));
-        let error = package(&hidden, "c").unwrap_err();
+        let error = package(&hidden).unwrap_err();
         assert!(
             error.contains("`pg` 12.1.0 (.helmignore leaves out charts/pg, so it is not packaged)"),
             "{error}"
@@ -435,7 +448,7 @@ mod tests {
         // Anything else under charts/ makes helm refuse the chart.
         let mut stray = ok;
         stray.files.push(file("charts/README.md", "x"));
-        let error = package(&stray, "c").unwrap_err();
+        let error = package(&stray).unwrap_err();
         assert!(error.starts_with("charts/README.md is neither"), "{error}");
     }
 
@@ -445,7 +458,7 @@ mod tests {
             file("Chart.yaml", &format!("\u{feff}{CHART}")),
             file("values.yaml", "\u{feff}a: 1\n"),
         ]);
-        let p = package(&f, "0123456789abcdef0123456789abcdef01234567").unwrap();
+        let p = package(&f).unwrap();
         let entries = read_entries(&p.archive);
         assert!(entries[0].2.starts_with("apiVersion: v2\n"));
         assert_eq!(entries[1].2, "a: 1\n");

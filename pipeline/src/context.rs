@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use chorale_runners::git::{DEFAULT_FETCHES, GitRunner};
 use chorale_runners::registry::{RegistryClient, RegistryOptions};
 
+use crate::chart_cache::ChartCache;
 use crate::errors::StoreError;
 use crate::store::Store;
 
@@ -15,6 +16,9 @@ pub struct Runners {
     pub git: GitRunner,
     /// OCI registries.
     pub registry: RegistryClient,
+    /// Packaged charts by tree id (under `STATE/cache/charts`), and the size over which a
+    /// snapshot warns of a chart.
+    pub charts: ChartCache,
 }
 
 impl Runners {
@@ -23,6 +27,7 @@ impl Runners {
         Self {
             git: GitRunner::new(state_dir.join("cache").join("git"), DEFAULT_FETCHES),
             registry: RegistryClient::new(registry),
+            charts: ChartCache::new(state_dir.join("cache").join("charts")),
         }
     }
 }

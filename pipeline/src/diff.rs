@@ -1,4 +1,8 @@
-//! What changed between two locks, component by component.
+//! What changed between two locks, component by component: the pins that moved ([`diff`]) and,
+//! for a chart from git, the commits in between that touch its folder ([`diff_with_commits`]).
+//!
+//! A component whose repository commit moved but whose chart, images and values did not (a
+//! commit elsewhere in a monorepo) did not change: it is not listed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::context::Context;
 use crate::errors::Error;
-use crate::resources::lock::{Lock, LockedComponent};
+use crate::resources::lock::{Lock, LockedComponent, LockedSource};
 
 /// An old and a new value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -59,6 +63,38 @@ pub struct ComponentDiff {
     /// Images whose digest moved, by reference (`-` for an image added or removed).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, Change>,
+    /// The commits after the old commit up to the new one that touch the chart's folder,
+    /// newest first (at most [`COMMITS_LISTED`]; filled by [`diff_with_commits`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<ChangeCommit>,
+    /// How many more commits touch the folder than are listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commits_omitted: usize,
+}
+
+/// One commit of a component's change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangeCommit {
+    /// The full commit id.
+    pub id: String,
+    /// The shortest unambiguous abbreviation of the id (at least 7 hex).
+    pub short_id: String,
+    /// The first line of the message.
+    pub subject: String,
+    /// The author's name.
+    pub author: String,
+}
+
+/// Commits listed per component; the rest are counted as omitted.
+pub const COMMITS_LISTED: usize = 50;
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if"
+)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The differences between two locks.
@@ -91,7 +127,7 @@ pub fn diff(from: &Lock, to: &Lock) -> LockDiff {
             let kind = match (a, b) {
                 (None, Some(_)) => ChangeKind::Added,
                 (Some(_), None) => ChangeKind::Removed,
-                (Some(a), Some(b)) if a == b => return None,
+                (Some(a), Some(b)) if a == b || same_but_commit(a, b) => return None,
                 _ => ChangeKind::Changed,
             };
             let commit_of = |c: Option<&LockedComponent>| {
@@ -135,6 +171,8 @@ pub fn diff(from: &Lock, to: &Lock) -> LockDiff {
                 commit: moved(commit_of(a), commit_of(b)),
                 chart: moved(chart_of(a), chart_of(b)),
                 images,
+                commits: Vec::new(),
+                commits_omitted: 0,
             })
         })
         .collect();
@@ -142,6 +180,77 @@ pub fn diff(from: &Lock, to: &Lock) -> LockDiff {
         from: from.id.clone(),
         to: to.id.clone(),
         components,
+    }
+}
+
+/// Whether two pins of a component differ only by the repository commit.
+fn same_but_commit(a: &LockedComponent, b: &LockedComponent) -> bool {
+    let mut a = a.clone();
+    if let (Some(source), Some(other)) = (a.source.as_mut(), b.source.as_ref()) {
+        source.commit.clone_from(&other.commit);
+    }
+    &a == b
+}
+
+/// [`diff`], with each git component's commits in between that touch its chart folder (from
+/// the mirror, fetched when it lacks one of the commits; a remote that cannot be read lists
+/// none, and is logged).
+pub async fn diff_with_commits(context: &Context, from: &Lock, to: &Lock) -> LockDiff {
+    let mut lock_diff = diff(from, to);
+    for change in &mut lock_diff.components {
+        let old = from.component(&change.name).and_then(|c| c.source.as_ref());
+        let new = to.component(&change.name).and_then(|c| c.source.as_ref());
+        if let (Some(old), Some(new)) = (old, new)
+            && change.commit.is_some()
+        {
+            (change.commits, change.commits_omitted) = commits_between(context, old, new).await;
+        }
+    }
+    lock_diff
+}
+
+/// The commits after `from` up to `to` (in `to`'s repository) that touch `to`'s chart folder,
+/// newest first (at most [`COMMITS_LISTED`]), and how many more there are.
+async fn commits_between(
+    context: &Context,
+    from: &LockedSource,
+    to: &LockedSource,
+) -> (Vec<ChangeCommit>, usize) {
+    let git = &context.runners.git;
+    let path = Some(to.chart_path.as_str());
+    let log = || {
+        git.log(
+            &to.repository,
+            &from.commit,
+            &to.commit,
+            path,
+            COMMITS_LISTED,
+        )
+    };
+    let mut found = log().await;
+    if found.is_err() {
+        if let Err(error) = git.fetch(&to.repository).await {
+            tracing::warn!(%error, "cannot update the git mirror to list a component's commits");
+        }
+        found = log().await;
+    }
+    match found {
+        Ok(log) => (
+            log.commits
+                .into_iter()
+                .map(|commit| ChangeCommit {
+                    id: commit.id,
+                    short_id: commit.short_id,
+                    subject: commit.subject,
+                    author: commit.author,
+                })
+                .collect(),
+            log.more,
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "no commits are listed for a component");
+            (Vec::new(), 0)
+        }
     }
 }
 

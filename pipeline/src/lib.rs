@@ -11,6 +11,7 @@ pub mod api;
 pub mod archive;
 pub mod bundle;
 pub mod chart;
+pub mod chart_cache;
 pub mod cli;
 pub mod clusters;
 pub mod context;

@@ -19,15 +19,12 @@ pub use chorale_reports::{Format, Report};
 
 use crate::clusters::build_dir;
 use crate::context::Context;
-use crate::diff::{ComponentDiff, diff};
+use crate::diff::{ComponentDiff, diff_with_commits};
 use crate::errors::Error;
 use crate::manifest::Product;
 use crate::resources::build::{self, Build, Status, TestRun};
 use crate::resources::lock::{Lock, LockedComponent};
 use crate::resources::release::ReleaseState;
-
-/// Commits listed per component; the rest are counted as omitted.
-const COMMITS_LISTED: usize = 50;
 
 /// The version shown for a build that has no candidate version (one that only bundles).
 const UNVERSIONED: &str = "unversioned";
@@ -303,19 +300,16 @@ pub(crate) async fn changes_since(
         tracing::warn!(baseline = %baseline.id, lock = base_id, "the baseline build's lock is not stored; no changes are listed");
         return Ok(Changes::default());
     };
-    let lock_diff = diff(&old, lock);
-    let mut components = Vec::with_capacity(lock_diff.components.len());
-    for change in &lock_diff.components {
-        components.push(
+    let lock_diff = diff_with_commits(context, &old, lock).await;
+    let components = (lock_diff.components.iter())
+        .map(|change| {
             component_change(
-                context,
                 change,
                 old.component(&change.name),
                 lock.component(&change.name),
             )
-            .await,
-        );
-    }
+        })
+        .collect();
     Ok(Changes {
         baseline: Some(Baseline {
             build_id: baseline.id.clone(),
@@ -326,9 +320,9 @@ pub(crate) async fn changes_since(
     })
 }
 
-/// One component's change: its commits in between and the digests that moved.
-async fn component_change(
-    context: &Context,
+/// One component's change: its commits in between that touch its chart folder and the
+/// digests that moved.
+fn component_change(
     change: &ComponentDiff,
     old: Option<&LockedComponent>,
     new: Option<&LockedComponent>,
@@ -337,12 +331,6 @@ async fn component_change(
     let to = new.and_then(|c| c.source.as_ref());
     // Commits are shown only when they moved (or the component came or went).
     let moved = change.commit.is_some();
-    let (commits, commits_omitted) = match (from, to) {
-        (Some(from), Some(to)) if moved => {
-            commits_between(context, &to.repository, &from.commit, &to.commit).await
-        }
-        _ => (Vec::new(), 0),
-    };
     // `diff` writes `-` for a side that has no value.
     let present = |value: &str| (value != "-").then(|| value.to_owned());
     ComponentChange {
@@ -354,8 +342,15 @@ async fn component_change(
         },
         from_commit: from.filter(|_| moved).map(|s| s.commit.clone()),
         to_commit: to.filter(|_| moved).map(|s| s.commit.clone()),
-        commits,
-        commits_omitted,
+        commits: (change.commits.iter())
+            .map(|commit| Commit {
+                id: commit.id.clone(),
+                short_id: commit.short_id.clone(),
+                subject: commit.subject.clone(),
+                author: commit.author.clone(),
+            })
+            .collect(),
+        commits_omitted: change.commits_omitted,
         chart: change.chart.as_ref().and_then(|_| {
             Some(DigestMove {
                 reference: new.or(old)?.chart.name.clone(),
@@ -372,44 +367,5 @@ async fn component_change(
                 to: present(&moved.new),
             })
             .collect(),
-    }
-}
-
-/// The commits after `from` up to `to` in `repository`, newest first (at most
-/// [`COMMITS_LISTED`]), and how many more there are. The mirror is fetched when it lacks one
-/// of the commits; a remote that cannot be read gives no commits.
-async fn commits_between(
-    context: &Context,
-    repository: &str,
-    from: &str,
-    to: &str,
-) -> (Vec<Commit>, usize) {
-    let git = &context.runners.git;
-    let mut found = git.log(repository, from, to, usize::MAX).await;
-    if found.is_err() {
-        if let Err(error) = git.fetch(repository).await {
-            tracing::warn!(%error, "cannot update the git mirror to list a component's commits");
-        }
-        found = git.log(repository, from, to, usize::MAX).await;
-    }
-    match found {
-        Ok(all) => {
-            let omitted = all.len().saturating_sub(COMMITS_LISTED);
-            let listed = all
-                .into_iter()
-                .take(COMMITS_LISTED)
-                .map(|commit| Commit {
-                    id: commit.id,
-                    short_id: commit.short_id,
-                    subject: commit.subject,
-                    author: commit.author,
-                })
-                .collect();
-            (listed, omitted)
-        }
-        Err(error) => {
-            tracing::warn!(%error, "the report lists no commits for a component");
-            (Vec::new(), 0)
-        }
     }
 }

@@ -53,6 +53,8 @@ pub struct ContextOptions {
     pub database_url: Option<String>,
     /// How registries are reached.
     pub registry: chorale_runners::registry::RegistryOptions,
+    /// Packaged chart size in bytes over which a snapshot warns.
+    pub chart_size_warning: u64,
 }
 
 /// Serve on `listener` until `stop` resolves (with the signal's name), then stop as the
@@ -180,7 +182,10 @@ fn worker_thread(
         )
         .await
         {
-            Ok(context) => worker(context, defaults, queued, stop, interrupt, metrics).await,
+            Ok(mut context) => {
+                context.runners.charts.size_warning = open.chart_size_warning;
+                worker(context, defaults, queued, stop, interrupt, metrics).await;
+            }
             Err(error) => tracing::error!(%error, "a build worker cannot open the state"),
         }
     });

@@ -154,7 +154,13 @@ async fn resolve_charts(
     let git = futures::stream::iter(by_remote)
         .map(|(remote, components)| async move {
             let wanted = components.iter().map(|c| folder_at(c)).collect();
-            let read = match runners.git.fetch_folders(remote, wanted, Some(limit)).await {
+            // A folder whose packaged chart is kept is not read: its tree id is enough.
+            let charts = runners.charts.clone();
+            let known = move |tree: &str| charts.has(tree);
+            let read = match (runners.git)
+                .fetch_folders_unless(remote, wanted, Some(limit), known)
+                .await
+            {
                 Ok(read) => read,
                 Err(error) => vec![Err(error); components.len()],
             };
@@ -162,7 +168,7 @@ async fn resolve_charts(
             for (component, read) in components.into_iter().zip(read) {
                 results.push((
                     component.name.clone(),
-                    package_git_chart(component, read).await,
+                    package_git_chart(component, read, runners, observer).await,
                 ));
                 observer.event(&BuildEvent::Resolved {
                     component: component.name.clone(),
@@ -204,10 +210,13 @@ fn folder_at(component: &Component) -> FolderAt {
 }
 
 /// Package the chart folder `read` from the git remote of `component` at the commit its ref
-/// resolved to.
+/// resolved to, or take it from the cache of packaged charts when its tree was packaged before
+/// (then the folder was not read). A chart over the cache's size warning is told to `observer`.
 async fn package_git_chart(
     component: &Component,
     read: Result<(String, Folder), GitError>,
+    runners: &Runners,
+    observer: &dyn Observer,
 ) -> ChartResult {
     let ChartSource::Git {
         repository,
@@ -217,21 +226,52 @@ async fn package_git_chart(
     else {
         unreachable!("called for git charts only")
     };
-    let (commit, folder) = read.map_err(|source| ComponentError::Git {
+    let git_error = |source| ComponentError::Git {
         component: component.name.clone(),
         source,
-    })?;
-    let package = {
-        let commit = commit.clone();
-        tokio::task::spawn_blocking(move || chart::package(&folder, &commit))
+    };
+    let (commit, mut folder) = read.map_err(git_error)?;
+    let cached = if folder.files.is_empty() {
+        let (charts, tree) = (runners.charts.clone(), folder.tree.clone());
+        tokio::task::spawn_blocking(move || charts.get(&tree))
             .await
-            .expect("packaging panicked")
+            .expect("reading a cached chart panicked")
+    } else {
+        None
+    };
+    let cached = if let Some(cached) = cached {
+        cached
+    } else {
+        if folder.files.is_empty() {
+            // Said to be kept, but gone or damaged since (or the folder is empty): read it.
+            let again = FolderAt {
+                reference: commit.clone(),
+                path: chart_path.clone(),
+            };
+            let read = runners
+                .git
+                .fetch_folders(repository, vec![again], None)
+                .await;
+            let mut read = read.map_err(git_error)?;
+            folder = read.pop().expect("one folder asked").map_err(git_error)?.1;
+        }
+        let charts = runners.charts.clone();
+        tokio::task::spawn_blocking(move || {
+            chart::package(&folder).map(|package| charts.put(&folder.tree, package))
+        })
+        .await
+        .expect("packaging panicked")
+        .map_err(|message| ComponentError::Chart {
+            component: component.name.clone(),
+            location: format!("{repository}@{}:{chart_path}", &commit[..12]),
+            message,
+        })?
+    };
+    if let Some(message) = runners.charts.warning(&component.name, &cached) {
+        tracing::warn!("{message}");
+        observer.event(&BuildEvent::Warning { message });
     }
-    .map_err(|message| ComponentError::Chart {
-        component: component.name.clone(),
-        location: format!("{repository}@{}:{chart_path}", &commit[..12]),
-        message,
-    })?;
+    let package = cached.package;
     Ok((
         Some(LockedSource {
             repository: repository.clone(),

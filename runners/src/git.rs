@@ -69,11 +69,29 @@ pub struct TreeFile {
 /// A folder read from a commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folder {
-    /// The commit time (seconds since the epoch): a stable timestamp for anything built from it.
+    /// The 40-hex id of the folder's git tree: the same content gives the same id, whatever
+    /// the commit (a commit elsewhere in the repository leaves it as it was).
+    pub tree: String,
+    /// The commit time (seconds since the epoch).
     pub commit_time: i64,
-    /// The files, sorted by path.
+    /// The files, sorted by path; empty when the caller said it did not need them
+    /// ([`GitRunner::fetch_folders_unless`]).
     pub files: Vec<TreeFile>,
 }
+
+/// Commits listed for a path, and how many more there are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommitLog {
+    /// Newest first, at most the limit asked.
+    pub commits: Vec<CommitSummary>,
+    /// Commits that touch the path but were not listed (past the limit).
+    pub more: usize,
+}
+
+/// The most commits [`GitRunner::log`] looks at between two commits: a changelog between two
+/// daily builds is rarely more than a few hundred, and a walk this long takes well under a
+/// second; past it the commits are not looked at (nor counted).
+pub const LOG_WALK_LIMIT: usize = 20_000;
 
 /// A folder to read from a mirror: the ref (or commit id) to resolve and the folder's path in
 /// that commit.
@@ -195,6 +213,20 @@ impl GitRunner {
         wanted: Vec<FolderAt>,
         shared: Option<&tokio::sync::Semaphore>,
     ) -> Result<Vec<Result<(String, Folder), GitError>>, GitError> {
+        self.fetch_folders_unless(url, wanted, shared, |_| false)
+            .await
+    }
+
+    /// [`fetch_folders`](Self::fetch_folders), but a folder whose tree id `known` accepts is
+    /// not read: its [`Folder::files`] are empty (the caller has what it makes of that tree,
+    /// e.g. a packaged chart, and reading large blobs is most of the cost of a warm snapshot).
+    pub async fn fetch_folders_unless(
+        &self,
+        url: &str,
+        wanted: Vec<FolderAt>,
+        shared: Option<&tokio::sync::Semaphore>,
+        known: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<Vec<Result<(String, Folder), GitError>>, GitError> {
         let _slot = self
             .fetches
             .acquire()
@@ -215,7 +247,7 @@ impl GitRunner {
                 .iter()
                 .map(|folder| {
                     let commit = resolve_in(&repo, &url, &folder.reference)?;
-                    let read = read_folder_in(&repo, &url, &commit, &folder.path)?;
+                    let read = read_folder_in(&repo, &url, &commit, &folder.path, &known)?;
                     Ok((commit, read))
                 })
                 .collect())
@@ -223,17 +255,26 @@ impl GitRunner {
         .await
     }
 
-    /// The commits reachable from `to` but not from `from`, newest first (at most `limit`).
+    /// The commits reachable from `to` but not from `from` that change `path` (a folder or a
+    /// file relative to the repository root; every commit when `None` or the root), newest
+    /// first: at most `limit` listed, the rest counted. A commit changes the path when the
+    /// path's content differs from that of each of its parents (a merge that takes one
+    /// side's version unchanged does not count, as in `git log -- PATH`). At most
+    /// [`LOG_WALK_LIMIT`] commits are looked at.
     pub async fn log(
         &self,
         url: &str,
         from: &str,
         to: &str,
+        path: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<CommitSummary>, GitError> {
+    ) -> Result<CommitLog, GitError> {
         let this = self.clone();
         let (url, from, to) = (url.to_owned(), from.to_owned(), to.to_owned());
-        run_blocking(move || this.log_blocking(&url, &from, &to, limit)).await
+        let path = path
+            .map(|p| p.trim_matches('/').to_owned())
+            .filter(|p| !p.is_empty() && p != ".");
+        run_blocking(move || this.log_blocking(&url, &from, &to, path.as_deref(), limit)).await
     }
 
     fn mirror_path(&self, url: &str) -> PathBuf {
@@ -312,8 +353,9 @@ impl GitRunner {
         url: &str,
         from: &str,
         to: &str,
+        path: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<CommitSummary>, GitError> {
+    ) -> Result<CommitLog, GitError> {
         let repo = self.open_mirror(url)?;
         let to = find_commit(&repo, url, to)?.id();
         let from = find_commit(&repo, url, from)?.id();
@@ -322,26 +364,60 @@ impl GitRunner {
             .and_then(|()| walk.push(to))
             .and_then(|()| walk.hide(from))
             .map_err(|e| repo_error(url, &e))?;
-        walk.take(limit)
-            .map(|oid| {
-                let commit = oid
-                    .and_then(|oid| repo.find_commit(oid))
-                    .map_err(|e| repo_error(url, &e))?;
-                let short_id = commit
-                    .as_object()
-                    .short_id()
-                    .map_err(|e| repo_error(url, &e))?;
-                Ok(CommitSummary {
-                    id: commit.id().to_string(),
-                    short_id: String::from_utf8_lossy(&short_id).into_owned(),
-                    subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
-                        .into_owned(),
-                    author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
-                    time: commit.author().when().seconds(),
-                })
-            })
-            .collect()
+        let mut log = CommitLog::default();
+        for oid in walk.take(LOG_WALK_LIMIT) {
+            let commit = oid
+                .and_then(|oid| repo.find_commit(oid))
+                .map_err(|e| repo_error(url, &e))?;
+            if let Some(path) = path
+                && !changes_path(&commit, path).map_err(|e| repo_error(url, &e))?
+            {
+                continue;
+            }
+            if log.commits.len() == limit {
+                log.more += 1;
+                continue;
+            }
+            let short_id = commit
+                .as_object()
+                .short_id()
+                .map_err(|e| repo_error(url, &e))?;
+            log.commits.push(CommitSummary {
+                id: commit.id().to_string(),
+                short_id: String::from_utf8_lossy(&short_id).into_owned(),
+                subject: String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default())
+                    .into_owned(),
+                author: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+                time: commit.author().when().seconds(),
+            });
+        }
+        Ok(log)
     }
+}
+
+/// The id of what is at `path` in `commit` (`None` when nothing is).
+fn entry_at(commit: &git2::Commit<'_>, path: &str) -> Result<Option<Oid>, git2::Error> {
+    match commit.tree()?.get_path(Path::new(path)) {
+        Ok(entry) => Ok(Some(entry.id())),
+        Err(e) if e.code() == git2::ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether `commit` changes what is at `path`: it differs from what each parent has there
+/// (a root commit changes it when it has it). Comparing the ids of one entry per parent costs
+/// a few tree lookups, not a diff.
+fn changes_path(commit: &git2::Commit<'_>, path: &str) -> Result<bool, git2::Error> {
+    let here = entry_at(commit, path)?;
+    if commit.parent_count() == 0 {
+        return Ok(here.is_some());
+    }
+    for parent in commit.parents() {
+        if entry_at(&parent, path)? == here {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// The token of one connection to a remote, and what the remote made of it.
@@ -459,12 +535,14 @@ fn resolve_in(repo: &Repository, url: &str, reference: &str) -> Result<String, G
     })
 }
 
-/// Every file below `path` at `commit` of `repo`, the mirror of `url`.
+/// Every file below `path` at `commit` of `repo`, the mirror of `url`; none when `known`
+/// accepts the folder's tree id.
 fn read_folder_in(
     repo: &Repository,
     url: &str,
     commit: &str,
     path: &str,
+    known: &dyn Fn(&str) -> bool,
 ) -> Result<Folder, GitError> {
     let commit_obj = find_commit(repo, url, commit)?;
     let root = commit_obj.tree().map_err(|e| repo_error(url, &e))?;
@@ -484,6 +562,14 @@ fn read_folder_in(
         repo.find_tree(entry.id())
             .map_err(|e| repo_error(url, &e))?
     };
+    let tree_id = tree.id().to_string();
+    if known(&tree_id) {
+        return Ok(Folder {
+            tree: tree_id,
+            commit_time: commit_obj.time().seconds(),
+            files: Vec::new(),
+        });
+    }
     let mut files = Vec::new();
     let mut failure = None;
     tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
@@ -530,6 +616,7 @@ fn read_folder_in(
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Folder {
+        tree: tree_id,
         commit_time: commit_obj.time().seconds(),
         files,
     })

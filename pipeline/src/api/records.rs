@@ -15,7 +15,7 @@ use super::caller::Caller;
 use super::problem::{Problem, ProblemDocument};
 use super::routes::{MAX_LIMIT, build_id, decode_start, limit, page, query};
 use crate::clusters::build_dir;
-use crate::diff::{LockDiff, diff, find_stored_lock};
+use crate::diff::{LockDiff, diff_with_commits, find_stored_lock};
 use crate::errors::Error;
 use crate::ops::access::authorize;
 use crate::resources::access::Role;
@@ -234,7 +234,7 @@ pub struct DiffQuery {
 }
 
 /// What changed between two locks, component by component: commits, chart versions and
-/// digests, image digests.
+/// digests, image digests, and the commits in between that touch each chart's folder.
 #[utoipa::path(get, path = "/api/v1/diff", tag = "locks", params(DiffQuery),
     security(("bearer" = ["viewer"])),
     responses((status = 200, body = LockDiff), (status = 400, body = ProblemDocument),
@@ -254,7 +254,9 @@ pub async fn get_diff(
         }
         sides.push(find_stored_lock(&state.context, side).await?);
     }
-    Ok(Json(diff(&sides[0], &sides[1])))
+    Ok(Json(
+        diff_with_commits(&state.context, &sides[0], &sides[1]).await,
+    ))
 }
 
 /// The filter and page of a clusters list.

@@ -70,6 +70,15 @@ pub(crate) struct Global {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Warn when a chart packaged from git is larger than this, unpacked (MiB).
+    #[arg(
+        long,
+        global = true,
+        env = "CHORALE_CHART_SIZE_WARNING",
+        value_name = "MIB",
+        default_value_t = 10
+    )]
+    chart_size_warning: u64,
     /// Ask this Chorale server (`chorale serve`'s URL) instead of the state folder: run,
     /// apply, builds, report, diff, notifications list BUILD, clusters list, release.
     #[arg(long, global = true, env = "CHORALE_SERVER", value_name = "URL")]
@@ -381,17 +390,20 @@ pub(crate) fn context_options(global: &Global) -> crate::service::ContextOptions
             insecure: global.insecure_registries.clone(),
             ..RegistryOptions::default()
         },
+        chart_size_warning: global.chart_size_warning.saturating_mul(1024 * 1024),
     }
 }
 
 pub(crate) async fn context(global: &Global) -> Result<Context, Error> {
     let options = context_options(global);
-    Ok(Context::open(
+    let mut context = Context::open(
         &options.state_dir,
         options.database_url.as_deref(),
         options.registry,
     )
-    .await?)
+    .await?;
+    context.runners.charts.size_warning = options.chart_size_warning;
+    Ok(context)
 }
 
 pub(crate) fn print(text: &str) {
@@ -697,7 +709,7 @@ async fn run(cli: Cli) -> Result<i32, Error> {
             let context = context(&cli.global).await?;
             let from = crate::diff::find_lock(&context, &from).await?;
             let to = crate::diff::find_lock(&context, &to).await?;
-            let diff = crate::diff::diff(&from, &to);
+            let diff = crate::diff::diff_with_commits(&context, &from, &to).await;
             print(&match output.output {
                 Output::Json => json(&diff),
                 Output::Text => render::diff(&diff),

@@ -12,7 +12,7 @@ use crate::engine::events::{BuildEvent, Observer};
 /// What the progress view prints as lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lines {
-    /// Only the spinner (`snapshot`, `bundle`: their result is the output).
+    /// Only the spinner and warnings (`snapshot`, `bundle`: their result is the output).
     None,
     /// A line per stage and per housekeeping, report and notification (`run`).
     Build,
@@ -70,7 +70,8 @@ impl Observer for Progress {
             BuildEvent::TestStarted { test } => self.bar.set_message(format!("test {test}")),
             _ => {}
         }
-        if self.lines == Lines::Build
+        // Warnings are shown whatever the command: they are not in its output.
+        if (self.lines == Lines::Build || matches!(event, BuildEvent::Warning { .. }))
             && let Some(line) = line(event)
         {
             self.line(&line);
@@ -90,6 +91,7 @@ pub fn line(event: &BuildEvent) -> Option<String> {
             candidate.as_deref().unwrap_or_default()
         ),
         BuildEvent::Housekeeping { message } => message.clone(),
+        BuildEvent::Warning { message } => format!("warning  {message}"),
         BuildEvent::StageEnded {
             stage,
             status,

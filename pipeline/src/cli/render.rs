@@ -444,6 +444,16 @@ pub fn diff(diff: &LockDiff) -> String {
                 change.old, change.new
             );
         }
+        for commit in &c.commits {
+            let _ = writeln!(
+                out,
+                "  {} {} ({})",
+                commit.short_id, commit.subject, commit.author
+            );
+        }
+        if c.commits_omitted > 0 {
+            let _ = writeln!(out, "  … and {} more commits", c.commits_omitted);
+        }
     }
     out
 }

@@ -33,6 +33,12 @@ pub enum BuildEvent {
         /// What was done, in a sentence.
         message: String,
     },
+    /// Something a person should look at that does not stop the run (a chart larger than the
+    /// size warning, naming its largest files).
+    Warning {
+        /// What, in a sentence.
+        message: String,
+    },
     /// The snapshot resolves this many components.
     Resolving {
         /// How many.

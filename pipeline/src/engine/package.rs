@@ -85,10 +85,14 @@ pub(crate) async fn snapshot_and_bundle(
         && let Some(green) = store
             .last_green_build(&product.name, build.created_at, &build.id)
             .await?
-        && green.lock_id.as_deref() == Some(snapshot.lock.id.as_str())
+        && let Some(green_lock) = match green.lock_id.as_deref() {
+            Some(id) => store.lock(id).await?,
+            None => None,
+        }
+        && green_lock.pins_the_same_as(&snapshot.lock)
     {
         let reason = format!(
-            "nothing changed: the lock is that of the last green build {}",
+            "nothing changed: the lock pins what the last green build {} pinned",
             green.id
         );
         recorder

@@ -289,6 +289,22 @@ impl Lock {
         }
     }
 
+    /// Whether `other` pins what this lock pins, but for the repository commits its charts
+    /// were read from: the same charts (their versions and digests name their folders'
+    /// content), images, values and order. A commit elsewhere in a chart's repository moves the
+    /// commit, and so the lock id, but deploys nothing new.
+    pub fn pins_the_same_as(&self, other: &Lock) -> bool {
+        let without_commits = |lock: &Lock| {
+            let mut lock = lock.clone();
+            lock.id.clear();
+            for source in lock.components.iter_mut().filter_map(|c| c.source.as_mut()) {
+                source.commit.clear();
+            }
+            lock
+        };
+        without_commits(self) == without_commits(other)
+    }
+
     /// The component called `name`.
     pub fn component(&self, name: &str) -> Option<&LockedComponent> {
         self.components.iter().find(|c| c.name == name)

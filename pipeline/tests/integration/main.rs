@@ -9,6 +9,7 @@ mod clusters;
 mod deliveries;
 mod git_https;
 mod manifest;
+mod monorepo;
 mod notify;
 mod packaging;
 mod publish;

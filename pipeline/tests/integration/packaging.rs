@@ -16,7 +16,7 @@ use chorale_runners::git::{Folder, TreeFile};
 
 use crate::support::helm;
 
-const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
+const TREE: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn write(root: &Path, files: &[(&str, &[u8])]) {
     for (path, content) in files {
@@ -51,6 +51,7 @@ fn read_folder(root: &Path) -> Folder {
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Folder {
         commit_time: 1_700_000_000,
+        tree: TREE.to_owned(),
         files,
     }
 }
@@ -281,7 +282,7 @@ fn chorale_packages_what_helm_packages() {
             .map(|(p, c)| (p.as_str(), c.as_slice()))
             .collect();
         write(&dir, &borrowed);
-        let chorale = chart::package(&read_folder(&dir), COMMIT)
+        let chorale = chart::package(&read_folder(&dir))
             .unwrap_or_else(|e| panic!("{case}: Chorale refuses it: {e}"));
         let helm = helm_package(&dir, &chorale.version)
             .unwrap_or_else(|e| panic!("{case}: helm refuses it: {e}"));
@@ -371,7 +372,7 @@ fn chorale_refuses_what_helm_refuses() {
         write(&dir, &files);
         let helm = helm_package(&dir, "1.0.0").expect_err(case);
         assert!(helm.contains(helm_says), "{case}: helm says {helm}");
-        let chorale = chart::package(&read_folder(&dir), COMMIT).expect_err(case);
+        let chorale = chart::package(&read_folder(&dir)).expect_err(case);
         assert!(
             chorale.contains(chorale_says),
             "{case}: Chorale says {chorale}"

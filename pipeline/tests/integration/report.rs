@@ -85,6 +85,7 @@ struct History {
 async fn history() -> History {
     let bench = Bench::new().await;
     let db = bench.git.create_repo("db").unwrap();
+    db.write_file("chart/values.yaml", "replicas: 1\n").unwrap();
     let first = db.commit("db: the first chart").unwrap();
     let api = bench.git.create_repo("api").unwrap();
     let api_commit = api.commit("api: the first chart").unwrap();
@@ -95,7 +96,14 @@ async fn history() -> History {
         git_component(&api, &api_commit, '2', 'b'),
         git_component(&legacy, &legacy_commit, '3', 'c'),
     ]);
+    db.write_file("chart/templates/index.yaml", "# orders\n")
+        .unwrap();
     let second = db.commit("db: add an index on orders").unwrap();
+    // A commit outside the chart's folder is not one of its changes.
+    db.write_file("README.md", "# db\n").unwrap();
+    db.commit("docs: say what db is").unwrap();
+    db.write_file("chart/values.yaml", "replicas: 1\npool: 20\n")
+        .unwrap();
     let third = db.commit("db: tune the connection pool").unwrap();
     let current = lock(vec![
         git_component(&db, &third, '4', 'd'),

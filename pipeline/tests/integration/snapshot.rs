@@ -4,7 +4,7 @@
 use chorale::ops::{SnapshotRequest, snapshot_product};
 use chorale_testkit::{MultiArchImage, ScratchImage};
 
-use crate::support::{World, quiet, write_chart};
+use crate::support::{World, quiet, tree_id, write_chart};
 
 fn request(path: std::path::PathBuf) -> SnapshotRequest {
     SnapshotRequest {
@@ -74,9 +74,11 @@ spec:
     assert_eq!(source.commit, db.rev_parse("main").unwrap());
     assert_eq!(source.reference, "main");
     assert_eq!(db_locked.chart.name, "db");
+    let tree = tree_id(&db, "main", "chart");
     assert_eq!(
         db_locked.chart.version,
-        format!("0.1.0+git.{}", &source.commit[..12])
+        format!("0.1.0+git.{}", &tree[..12]),
+        "stamped with the chart folder's tree id"
     );
     assert_eq!(db_locked.images[0].digest, db_image.digest);
 

@@ -148,6 +148,17 @@ pub fn helm(dir: &Path) -> Command {
     command
 }
 
+/// The tree id of `path` at `revision` of `repo`.
+pub fn tree_id(repo: &GitRepo, revision: &str, path: &str) -> String {
+    let output = Command::new("git")
+        .arg(format!("--git-dir={}", repo.path().display()))
+        .args(["rev-parse", &format!("{revision}:{path}")])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git rev-parse {revision}:{path}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 /// An observer of builds that ignores their events.
 pub fn quiet() -> chorale::engine::events::Ignore {
     chorale::engine::events::Ignore
