@@ -64,7 +64,7 @@ pub struct ComponentDiff {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub images: BTreeMap<String, Change>,
     /// The commits after the old commit up to the new one that touch the chart's folder,
-    /// newest first (at most [`COMMITS_LISTED`]; filled by [`diff_with_commits`]).
+    /// newest first, at most 50 (listed by `diff_with_commits`, not by `diff`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commits: Vec<ChangeCommit>,
     /// How many more commits touch the folder than are listed.
