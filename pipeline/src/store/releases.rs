@@ -225,6 +225,14 @@ impl Store {
         Ok(())
     }
 
+    /// The release of `row` (if there is one) with its decisions and journal.
+    async fn detailed_release(&self, row: Option<AnyRow>) -> Result<Option<Release>, StoreError> {
+        match row {
+            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The build `build_id`'s own release (its candidate, not a promotion), with its
     /// decisions and journal.
     pub async fn release_of_build(&self, build_id: &str) -> Result<Option<Release>, StoreError> {
@@ -234,10 +242,7 @@ impl Store {
         .bind(build_id)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
-            None => Ok(None),
-        }
+        self.detailed_release(row).await
     }
 
     /// The release `key` (a build and a version), with its decisions and journal.
@@ -247,10 +252,7 @@ impl Store {
             .bind(&key.version)
             .fetch_optional(&self.pool)
             .await?;
-        match row {
-            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
-            None => Ok(None),
-        }
+        self.detailed_release(row).await
     }
 
     /// The newest release of `product` with `version` (the one holding it, if any holds it).
@@ -266,10 +268,7 @@ impl Store {
         .bind(version)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some(self.release_details(release_from_row(&row)?).await?)),
-            None => Ok(None),
-        }
+        self.detailed_release(row).await
     }
 
     /// The versions `product`'s releases hold (candidates, approved and published ones).

@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use chorale_testkit::Registry;
 use serde_json::Value;
 
-use crate::support::World;
+use crate::support::{World, git};
 
 /// `chorale` with its state in `state` and no credentials from the user's home.
 pub(crate) fn chorale(state: &Path, home: &Path) -> Command {
@@ -59,17 +59,8 @@ fn a_build_records_the_commit_of_the_configuration_its_manifest_is_in() {
     let manifest = world.dir.path().join("config/product.yaml");
     std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
     std::fs::copy(product(&world, "db"), &manifest).unwrap();
-    let git = |args: &[&str]| {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(manifest.parent().unwrap())
-            .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "git {args:?}: {:?}", text(&output));
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
+    let config = manifest.parent().unwrap().to_owned();
+    let git = |args: &[&str]| git(&config, args);
     let state = world.dir.path().join("state-outside");
     let bundle = || {
         let output = chorale(&state, world.dir.path())

@@ -5,7 +5,7 @@
 //! releases, and a webhook receiver checking Chorale's signature for `released`. The builds are
 //! made by the `chorale` binary from a committed checkout of the configuration.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use chorale_testkit::webhook::{Platform, Receiver};
 
 use crate::api::Server;
 use crate::cli::{chorale, text};
-use crate::support::{World, skopeo};
+use crate::support::{World, git, skopeo};
 
 const BOT_SECRET: &str = "release-bot-hmac-secret";
 const GITHUB_TOKEN: &str = "ghp_publishing-test-token";
@@ -262,20 +262,6 @@ spec:
         }
         panic!("{version} was not taken over within 30 s");
     }
-}
-
-/// `git ARGS` in `dir`, which must succeed; its trimmed stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let output = std::process::Command::new("git")
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .args(["-c", "user.name=ci", "-c", "user.email=ci@example.com"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "git {args:?}: {:?}", text(&output));
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
 /// The state of each step of a release's journal, with its attempts.
