@@ -227,14 +227,8 @@ async fn commits_between(
             COMMITS_LISTED,
         )
     };
-    let mut found = log().await;
-    if found.is_err() {
-        if let Err(error) = git.fetch(&to.repository).await {
-            tracing::warn!(%error, "cannot update the git mirror to list a component's commits");
-        }
-        found = log().await;
-    }
-    match found {
+    // The log fetches a commit the mirror lacks.
+    match log().await {
         Ok(log) => (
             log.commits
                 .into_iter()

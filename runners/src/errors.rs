@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cluster::ProviderKind;
+use crate::git::RefHint;
 use crate::helm::HelmOutput;
 
 /// What went wrong talking to a git remote or reading the local git cache.
@@ -28,14 +29,26 @@ pub enum GitError {
         variable: String,
     },
     /// The ref is neither a branch, a tag nor a commit of the remote.
-    #[error("ref `{reference}` not found in {url}{}", available_hint(.available))]
+    #[error("ref `{reference}` not found in {url}{available}")]
     RefNotFound {
         /// The remote URL.
         url: String,
         /// The ref that was asked for.
         reference: String,
-        /// Some branches and tags the remote does have.
-        available: Vec<String>,
+        /// What the remote does have: branches first, then the names closest to the one
+        /// asked, then a count of the rest.
+        available: RefHint,
+    },
+    /// The remote has the ref but could not send it (e.g. it points at objects the remote
+    /// lacks); other refs of the same remote may still be fetched.
+    #[error("cannot fetch `{reference}` from {url}: {message}")]
+    RefFetch {
+        /// The remote URL.
+        url: String,
+        /// The ref (or commit id) that was asked for.
+        reference: String,
+        /// What libgit2 reported.
+        message: String,
     },
     /// The path does not exist at that commit or is not a folder.
     #[error("{url} at {commit}: `{path}` is not a folder of the repository")]
@@ -151,12 +164,12 @@ pub enum GitError {
 
 impl GitError {
     /// Whether trying again later may succeed: the remote could not be reached or the
-    /// connection dropped. A missing commit, a tag elsewhere, a refused token or a rejected
+    /// connection dropped (which a ref the remote could not send may also be). A missing commit, a tag elsewhere, a refused token or a rejected
     /// update stay as they are until someone acts.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::Unreachable { .. } | Self::PushInterrupted { .. }
+            Self::Unreachable { .. } | Self::RefFetch { .. } | Self::PushInterrupted { .. }
         )
     }
 }
@@ -166,14 +179,6 @@ fn token_hint(rejected: bool, variable: &str) -> String {
         format!("it rejected the token in {variable}")
     } else {
         format!("set a token that may read it in {variable} or CHORALE_GIT_TOKEN")
-    }
-}
-
-fn available_hint(available: &[String]) -> String {
-    if available.is_empty() {
-        String::from(" (the remote has no branches or tags)")
-    } else {
-        format!("; it has: {}", available.join(", "))
     }
 }
 

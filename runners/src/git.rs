@@ -3,7 +3,8 @@
 //! ([`GitRunner::push_annotated_tag`]).
 //!
 //! Every remote is mirrored into a bare repository under the cache folder, so a second snapshot
-//! of the same remote only transfers what changed. `git://`, `file://`, plain paths and
+//! of the same remote only transfers what changed; only the refs asked for are fetched (see
+//! [`fetch`]), so thousands of tags or a broken ref elsewhere in the remote cost nothing. `git://`, `file://`, plain paths and
 //! `http(s)://` are supported; HTTPS remotes authenticate with a token from the environment
 //! (`CHORALE_GIT_TOKEN_<HOST>` or `CHORALE_GIT_TOKEN`), sent as the password of the user
 //! `x-access-token` the way GitHub, GitLab and Gitea accept it.
@@ -13,14 +14,17 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use git2::{AutotagOption, FetchOptions, ObjectType, Oid, RemoteCallbacks, Repository};
+use git2::{ObjectType, Oid, RemoteCallbacks, Repository};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::errors::{GitError, env_host};
 
+mod fetch;
+mod hint;
 mod tag;
 
+pub use hint::RefHint;
 pub use tag::{TagPushed, Tagger};
 
 /// The commit a local work tree is at, and whether it has changes not committed.
@@ -194,15 +198,12 @@ impl GitRunner {
         }
     }
 
-    /// Bring the mirror of `url` up to date with every branch and tag of the remote.
-    pub async fn fetch(&self, url: &str) -> Result<(), GitError> {
-        self.fetch_folders(url, Vec::new(), None).await.map(drop)
-    }
-
-    /// [`fetch`](Self::fetch) the mirror of `url`, then read `wanted` from it with the mirror
-    /// opened once (opening a repository is most of the cost of a small read): for each, the
-    /// commit its reference resolves to and the folder at that commit, in the order asked.
-    /// `Err` when the fetch fails; a folder that cannot be read is an `Err` in its place.
+    /// Fetch the refs of `wanted` into the mirror of `url` (only those: a branch or tag named,
+    /// a commit id the mirror lacks), then read `wanted` from it with the mirror opened once
+    /// (opening a repository is most of the cost of a small read): for each, the commit its
+    /// reference resolves to and the folder at that commit, in the order asked. `Err` when the
+    /// remote cannot be reached; a folder that cannot be read, or whose ref the remote does not
+    /// have or cannot send, is an `Err` in its place.
     ///
     /// `shared` is a limit the caller shares with other work (a snapshot's registry requests):
     /// a permit of it is held while fetching, taken once this runner has a fetch slot, so that
@@ -242,10 +243,14 @@ impl GitRunner {
             let lock = this.lock_for(&url);
             let _guard = lock.lock().expect("git lock poisoned");
             let repo = this.open_mirror(&url)?;
-            this.fetch_into(&repo, &url)?;
+            let references: Vec<String> = wanted.iter().map(|f| f.reference.clone()).collect();
+            let failures = this.fetch_refs(&repo, &url, &references)?;
             Ok(wanted
                 .iter()
                 .map(|folder| {
+                    if let Some(failure) = failures.get(&folder.reference) {
+                        return Err(failure.clone());
+                    }
                     let commit = resolve_in(&repo, &url, &folder.reference)?;
                     let read = read_folder_in(&repo, &url, &commit, &folder.path, &known)?;
                     Ok((commit, read))
@@ -260,7 +265,8 @@ impl GitRunner {
     /// first: at most `limit` listed, the rest counted. A commit changes the path when the
     /// path's content differs from that of each of its parents (a merge that takes one
     /// side's version unchanged does not count, as in `git log -- PATH`). At most
-    /// [`LOG_WALK_LIMIT`] commits are looked at.
+    /// [`LOG_WALK_LIMIT`] commits are looked at. A commit the mirror lacks (say, the last green
+    /// build's, on a branch no longer fetched) is fetched first.
     pub async fn log(
         &self,
         url: &str,
@@ -305,37 +311,6 @@ impl GitRunner {
         })
     }
 
-    fn fetch_into(&self, repo: &Repository, url: &str) -> Result<(), GitError> {
-        let access = self.access(url);
-        let mut options = FetchOptions::new();
-        options
-            .remote_callbacks(access.callbacks())
-            .download_tags(AutotagOption::None)
-            .prune(git2::FetchPrune::On)
-            .update_fetchhead(false);
-        let mut remote = repo
-            .remote_anonymous(url)
-            .map_err(|e| GitError::Unreachable {
-                url: url.to_owned(),
-                message: e.message().to_owned(),
-            })?;
-        remote
-            .fetch(
-                &[
-                    "+refs/heads/*:refs/remotes/origin/*",
-                    "+refs/tags/*:refs/tags/*",
-                ],
-                Some(&mut options),
-                None,
-            )
-            .map_err(|e| {
-                access.refusal().unwrap_or_else(|| GitError::Unreachable {
-                    url: url.to_owned(),
-                    message: e.message().to_owned(),
-                })
-            })
-    }
-
     /// The credentials of one connection to `url`.
     fn access<'r>(&'r self, url: &'r str) -> Access<'r> {
         let (variable, token) = self.tokens.for_url(url);
@@ -357,6 +332,19 @@ impl GitRunner {
         limit: usize,
     ) -> Result<CommitLog, GitError> {
         let repo = self.open_mirror(url)?;
+        let missing = |commit: &str| {
+            Oid::from_str(commit)
+                .and_then(|oid| repo.find_commit(oid))
+                .is_err()
+        };
+        if missing(from) || missing(to) {
+            let lock = self.lock_for(url);
+            let _guard = lock.lock().expect("git lock poisoned");
+            let failures = self.fetch_refs(&repo, url, &[from.to_owned(), to.to_owned()])?;
+            if let Some(failure) = failures.get(to).or_else(|| failures.get(from)) {
+                return Err(failure.clone());
+            }
+        }
         let to = find_commit(&repo, url, to)?.id();
         let from = find_commit(&repo, url, from)?.id();
         let mut walk = repo.revwalk().map_err(|e| repo_error(url, &e))?;
@@ -475,27 +463,26 @@ fn find_commit<'r>(
         .map_err(|_| GitError::RefNotFound {
             url: url.to_owned(),
             reference: commit.to_owned(),
-            available: available_refs(repo),
+            available: available_refs(repo, commit),
         })
 }
 
-fn available_refs(repo: &Repository) -> Vec<String> {
-    let mut names: Vec<String> = repo
+/// The hint for `asked` from the branches and tags the mirror of `url` has (when the remote's
+/// own list is not at hand).
+fn available_refs(repo: &Repository, asked: &str) -> RefHint {
+    let names: Vec<String> = repo
         .references()
         .map(|refs| {
             refs.filter_map(Result::ok)
                 .filter_map(|r| r.name().ok().map(str::to_owned))
-                .filter_map(|n| {
-                    n.strip_prefix("refs/remotes/origin/")
-                        .or_else(|| n.strip_prefix("refs/tags/"))
-                        .map(str::to_owned)
+                .map(|n| match n.strip_prefix("refs/remotes/origin/") {
+                    Some(branch) => format!("refs/heads/{branch}"),
+                    None => n,
                 })
                 .collect()
         })
         .unwrap_or_default();
-    names.sort();
-    names.truncate(20);
-    names
+    RefHint::from_refs(asked, names.iter().map(String::as_str))
 }
 
 fn repo_error(url: &str, error: &git2::Error) -> GitError {
@@ -531,7 +518,7 @@ fn resolve_in(repo: &Repository, url: &str, reference: &str) -> Result<String, G
     Err(GitError::RefNotFound {
         url: url.to_owned(),
         reference: reference.to_owned(),
-        available: available_refs(repo),
+        available: available_refs(repo, reference),
     })
 }
 

@@ -204,7 +204,7 @@ async fn a_missing_ref_lists_what_exists() {
     let product = one_component(&world, db.url(), "v9", &image);
     fails_storing_nothing(&world, product, "ref `v9` not found in").await;
     let product = one_component(&world, db.url(), "v9", &image);
-    fails_storing_nothing(&world, product, "it has: main, v1.0.0").await;
+    fails_storing_nothing(&world, product, "branches: main; tags: v1.0.0").await;
 }
 
 #[tokio::test]

@@ -87,7 +87,9 @@ impl GitRunner {
     fn push_tag_blocking(&self, request: &TagRequest) -> Result<TagPushed, GitError> {
         let url = request.url.as_str();
         let repo = self.open_mirror(url)?;
-        self.fetch_into(&repo, url)?;
+        // The commit and the tag only; the tag missing from the remote is the usual case.
+        let wanted = [request.commit.clone(), request.reference.clone()];
+        self.fetch_refs(&repo, url, &wanted)?;
         let commit =
             find_commit(&repo, url, &request.commit).map_err(|_| GitError::CommitNotInRemote {
                 url: url.to_owned(),
@@ -112,7 +114,7 @@ impl GitRunner {
             }
             Err(push_error) => {
                 tracing::debug!(url, tag = %request.tag, error = %push_error, "push failed; reading the remote again");
-                if self.fetch_into(&repo, url).is_ok()
+                if self.fetch_refs(&repo, url, &wanted).is_ok()
                     && let Some(found) = existing_tag(&repo, request)?
                 {
                     return found.judge(request, Some(object));
