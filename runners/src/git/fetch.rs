@@ -107,7 +107,9 @@ impl GitRunner {
                 specs.push((format!("+{remote_name}:{local}"), name));
             }
         }
-        if !specs.is_empty() {
+        if specs.is_empty() {
+            drop(connection);
+        } else {
             let refspecs: Vec<&str> = specs.iter().map(|(spec, _)| spec.as_str()).collect();
             let remote = connection.remote();
             let fetched = remote
@@ -145,8 +147,6 @@ impl GitRunner {
                     );
                 }
             }
-        } else {
-            drop(connection);
         }
 
         // Commits still missing (not in the history of the names fetched): by id, else all.

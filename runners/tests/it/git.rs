@@ -1,5 +1,7 @@
 //! Reading several folders of a remote in one go, from a real `git daemon`.
 
+use std::fmt::Write as _;
+
 use chorale_runners::GitError;
 use chorale_runners::git::{DEFAULT_FETCHES, FolderAt, GitRunner};
 use chorale_testkit::GitDaemon;
@@ -105,9 +107,10 @@ fn remote_with_tags_and_a_broken_ref(daemon: &GitDaemon) -> chorale_testkit::Git
     repo.branch("release-1").unwrap().switch("main").unwrap();
     repo.write_file("charts/b/Chart.yaml", "name: b\n").unwrap();
     repo.commit("b").unwrap();
-    let tags: String = (0..3000)
-        .map(|i| format!("create refs/tags/v1.{}.{} {first}\n", i / 100, i % 100))
-        .collect();
+    let mut tags = String::new();
+    for i in 0..3000 {
+        writeln!(tags, "create refs/tags/v1.{}.{} {first}", i / 100, i % 100).unwrap();
+    }
     git_in(repo.path(), &["update-ref", "--stdin"], &tags);
     let broken = git_in(
         repo.path(),
