@@ -7,7 +7,8 @@
 //! `cargo bench -p chorale --bench snapshot_monorepo`; prints a Markdown table for
 //! docs/performance.md.
 
-mod fixture;
+#[path = "fixture/common.rs"]
+mod common;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -19,7 +20,7 @@ use chorale::engine::events::Ignore;
 use chorale::ops::{SnapshotRequest, snapshot_product};
 use chorale_runners::registry::RegistryOptions;
 use chorale_testkit::GitDaemon;
-use fixture::{CONCURRENCY, RUNS, chart_files, median, seconds};
+use common::{CONCURRENCY, RUNS, chart_files, median, seconds};
 
 const CHARTS: usize = 20;
 const COMMITS: usize = 60;
