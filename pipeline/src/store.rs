@@ -59,7 +59,7 @@ mod releases;
 pub use counts::Counts;
 pub use events::StoredEvent;
 pub use pages::{BuildFilter, PageStart, Position, ReleaseFilter};
-pub use publishing::ReleaseKey;
+pub use publishing::{Claim, ReleaseKey};
 pub use releases::{Decided, Proposed};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");

@@ -37,8 +37,11 @@ pub struct GithubRepo {
 /// The release a tag should have.
 #[derive(Debug, Clone)]
 pub struct NewRelease<'a> {
-    /// The git tag (it exists on the remote already).
+    /// The git tag.
     pub tag: &'a str,
+    /// The commit the tag is made on when the repository does not have it yet (GitHub makes
+    /// a missing tag on its default branch's head otherwise).
+    pub commit: &'a str,
     /// The release's title.
     pub name: &'a str,
     /// The release notes (Markdown).
@@ -105,6 +108,7 @@ impl Default for GithubOptions {
 /// };
 /// let release = NewRelease {
 ///     tag: "demo-1.4.0",
+///     commit: "0123456789abcdef0123456789abcdef01234567",
 ///     name: "demo 1.4.0",
 ///     body: "What changed",
 ///     prerelease: false,
@@ -250,6 +254,7 @@ impl<'r> Client<'r> {
         let request = describe("POST", &self.repo.api_url, &path);
         let body = serde_json::json!({
             "tag_name": release.tag,
+            "target_commitish": release.commit,
             "name": release.name,
             "body": release.body,
             "prerelease": release.prerelease,

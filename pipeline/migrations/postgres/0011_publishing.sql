@@ -2,7 +2,8 @@
 -- or an rc) and the final version an rc is promoted to, on the same bundle digest; a release is
 -- therefore keyed by build and version. Publishing is a journal (release_steps): each step is
 -- recorded before and after it runs, so the next process resumes where one died. The process
--- publishing a release holds it by a lease on the database's clock.
+-- publishing a release holds it by a lease on the database's clock and an owner token its
+-- claim writes, which every write of the journal checks.
 ALTER TABLE release_decisions DROP CONSTRAINT release_decisions_build_id_fkey;
 ALTER TABLE release_decisions ADD FOREIGN KEY (build_id) REFERENCES builds (id);
 ALTER TABLE releases DROP CONSTRAINT releases_pkey;
@@ -10,6 +11,7 @@ ALTER TABLE releases ADD PRIMARY KEY (build_id, version);
 ALTER TABLE releases
     ADD COLUMN promoted_from TEXT,
     ADD COLUMN publish_lease_until BIGINT,
+    ADD COLUMN publish_owner TEXT,
     ADD COLUMN failed_step TEXT,
     ADD COLUMN failure TEXT,
     ADD COLUMN published_at BIGINT;

@@ -2,7 +2,8 @@
 -- or an rc) and the final version an rc is promoted to, on the same bundle digest; a release is
 -- therefore keyed by build and version. Publishing is a journal (release_steps): each step is
 -- recorded before and after it runs, so the next process resumes where one died. The process
--- publishing a release holds it by a lease on the database's clock.
+-- publishing a release holds it by a lease on the database's clock and an owner token its
+-- claim writes, which every write of the journal checks.
 CREATE TABLE releases_next (
     build_id             TEXT    NOT NULL REFERENCES builds (id),
     product              TEXT    NOT NULL,
@@ -17,6 +18,7 @@ CREATE TABLE releases_next (
     decided_at           INTEGER,
     promoted_from        TEXT,
     publish_lease_until  INTEGER,
+    publish_owner        TEXT,
     failed_step          TEXT,
     failure              TEXT,
     published_at         INTEGER,

@@ -124,8 +124,16 @@ fn check_publish(base: &Path, publish: PublishSpec, problems: &mut Problems) -> 
 fn check_git(git: &GitPublishSpec, problems: &mut Problems) -> Option<GitTagTarget> {
     let url = git.repository.value.trim();
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-    let valid_url = matches!(scheme, Some("git" | "http" | "https" | "ssh" | "file"))
-        && url::Url::parse(url).is_ok();
+    let parsed = url::Url::parse(url).ok();
+    if parsed.as_ref().is_some_and(has_credentials) {
+        problems.push((
+            git.repository.referenced,
+            "spec.release.publish.git.repository has credentials in it; give the URL without them and the token in CHORALE_GIT_TOKEN_<HOST> or CHORALE_GIT_TOKEN (docs/manifests.md)".to_owned(),
+        ));
+        return None;
+    }
+    let valid_url =
+        matches!(scheme, Some("git" | "http" | "https" | "ssh" | "file")) && parsed.is_some();
     if !valid_url {
         problems.push((
             git.repository.referenced,
@@ -154,6 +162,11 @@ fn check_git(git: &GitPublishSpec, problems: &mut Problems) -> Option<GitTagTarg
     })
 }
 
+/// Whether `url` carries a user or a password (which would reach logs and the journal).
+fn has_credentials(url: &url::Url) -> bool {
+    !url.username().is_empty() || url.password().is_some()
+}
+
 fn check_github(
     base: &Path,
     github: GithubPublishSpec,
@@ -180,12 +193,19 @@ fn check_github(
     let api_url = match &github.api_url {
         None => Some(url::Url::parse(GITHUB_API).expect("the GitHub API URL parses")),
         Some(text) => {
-            let parsed = url::Url::parse(text.value.trim()).ok().filter(|url| {
-                url.scheme() == "https"
-                    || (url.scheme() == "http"
-                        && url
-                            .host_str()
-                            .is_some_and(|h| h == "localhost" || h.starts_with("127.")))
+            let parsed = url::Url::parse(text.value.trim()).ok();
+            if parsed.as_ref().is_some_and(has_credentials) {
+                problems.push((
+                    text.referenced,
+                    "spec.release.publish.github.apiUrl has credentials in it; give the URL without them and the token in `token`".to_owned(),
+                ));
+                return None;
+            }
+            let parsed = parsed.filter(|url| {
+                let loopback = url
+                    .host_str()
+                    .is_some_and(|h| h == "localhost" || h.starts_with("127."));
+                url.scheme() == "https" || (url.scheme() == "http" && loopback)
             });
             if parsed.is_none() {
                 problems.push((

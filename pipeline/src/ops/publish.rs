@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable as _};
 use bytes::Bytes;
 use chorale_reports::{ApprovalFact, ReleaseFacts};
 use chorale_runners::git::Tagger;
@@ -32,7 +33,7 @@ use crate::resources::access::{AuditEvent, Identity, Role};
 use crate::resources::build::Build;
 use crate::resources::bundle::PushedChart;
 use crate::resources::release::{Decision, PublishStep, Release, ReleaseState, StepState};
-use crate::store::{Proposed, ReleaseKey};
+use crate::store::{Claim, Proposed, ReleaseKey};
 
 /// How long a publishing process's claim on a release lasts unless it renews it.
 pub const DEFAULT_PUBLISH_LEASE: Duration = Duration::from_secs(30);
@@ -43,6 +44,9 @@ pub const MIN_PUBLISH_LEASE: Duration = Duration::from_secs(3);
 /// Who the git tags of releases are by.
 const TAGGER_NAME: &str = "Chorale";
 const TAGGER_EMAIL: &str = "chorale@localhost";
+
+/// How many times a git tag push that failed on the network is tried again.
+const GIT_RETRIES: usize = 2;
 
 /// The name of the lock asset of a GitHub release.
 const LOCK_ASSET: &str = "chorale-lock.json";
@@ -84,19 +88,25 @@ pub async fn publish(
     observer: &dyn Observer,
 ) -> Result<Release, Error> {
     let lease = options.lease.max(MIN_PUBLISH_LEASE);
-    if !(context
+    let Some(claim) = context
         .store
         .claim_publication(key, lease, options.resume_failed)
-        .await?)
-    {
+        .await?
+    else {
         return Err(not_claimed(
             &load(context, key).await?,
             options.resume_failed,
         ));
-    }
+    };
     let release = load(context, key).await?;
+    let lost = || {
+        Error::Conflict(format!(
+            "release {} of {} was taken over by another process while this one published it (this one's lease ran out)",
+            release.version, release.product
+        ))
+    };
     let fail = async |step: PublishStep, message: String| -> Error {
-        if let Err(error) = context.store.fail_publication(key, step, &message).await {
+        if let Err(error) = context.store.fail_publication(&claim, step, &message).await {
             tracing::error!(%error, "cannot record that publishing failed");
         }
         Error::Publish {
@@ -106,84 +116,85 @@ pub async fn publish(
             message,
         }
     };
-    let first = PublishStep::VARIANTS
-        .iter()
-        .copied()
-        .find(|step| !finished(&release, *step));
-    let setting = async {
+    let made_of = async {
         let build = (context.store.build(&key.build_id).await?)
             .ok_or_else(|| Error::NoSuchBuild(key.build_id.clone()))?;
         let product = super::builds::product_of_build(context, &key.build_id).await?;
         Ok::<_, Error>((build, product))
     };
-    let (build, product) = match setting.await {
-        Ok(found) => found,
-        Err(error) => {
-            let step = first.unwrap_or(PublishStep::Registry);
-            return Err(fail(
-                step,
-                format!("cannot read what the build was made from: {error}"),
-            )
-            .await);
-        }
-    };
-    let Some(policy) = product.release.clone() else {
-        let step = first.unwrap_or(PublishStep::Registry);
-        let message = format!("product {} has no spec.release any more", product.name);
-        return Err(fail(step, message).await);
-    };
-    let work = Work {
-        context,
-        release: &release,
-        build: &build,
-        product: &product,
-        policy: &policy,
-    };
-    for step in PublishStep::VARIANTS.iter().copied() {
-        if finished(&release, step) {
-            continue;
-        }
-        context.store.start_step(key, step).await?;
-        let outcome = tokio::select! {
-            outcome = work.run(step) => outcome,
-            lost = hold(context, key, lease) => Err(lost),
+    let to_do: Vec<PublishStep> = (PublishStep::VARIANTS.iter().copied())
+        .filter(|step| !finished(&release, *step))
+        .collect();
+    if let Some(&first) = to_do.first() {
+        let (build, product) = match made_of.await {
+            Ok(found) => found,
+            Err(error) => {
+                let message = format!("cannot read what the build was made from: {error}");
+                return Err(fail(first, message).await);
+            }
         };
-        match outcome {
-            Ok(Outcome::Done(detail)) => {
-                context
-                    .store
-                    .finish_step(key, step, StepState::Done, &detail)
-                    .await?;
+        let Some(policy) = product.release.clone() else {
+            let message = format!("product {} has no spec.release any more", product.name);
+            return Err(fail(first, message).await);
+        };
+        let work = Work {
+            context,
+            release: &release,
+            build: &build,
+            product: &product,
+            policy: &policy,
+        };
+        for step in to_do {
+            if !context.store.start_step(&claim, step).await? {
+                return Err(lost());
+            }
+            let outcome = tokio::select! {
+                outcome = work.run(step) => outcome,
+                () = hold(context, &claim, lease) => return Err(lost()),
+            };
+            let (state, detail) = match outcome {
+                Ok(Outcome::Done(detail)) => (StepState::Done, detail),
+                Ok(Outcome::Skipped(why)) => (StepState::Skipped, why),
+                Err(message) => return Err(fail(step, message).await),
+            };
+            if !(context
+                .store
+                .finish_step(&claim, step, state, &detail)
+                .await?)
+            {
+                return Err(lost());
+            }
+            if state == StepState::Done {
                 observer.event(&BuildEvent::Release {
                     message: format!("{} {step}: {detail}", release.version),
                 });
             }
-            Ok(Outcome::Skipped(why)) => {
-                context
-                    .store
-                    .finish_step(key, step, StepState::Skipped, &why)
-                    .await?;
-            }
-            Err(message) => return Err(fail(step, message).await),
         }
     }
-    if !context.store.finish_publication(key).await? {
-        return Err(Error::Conflict(format!(
-            "release {} of {} was taken over by another process while this one published it",
-            release.version, release.product
-        )));
+    if !context.store.finish_publication(&claim).await? {
+        return Err(lost());
     }
     let published = load(context, key).await?;
-    // The build's report (kept on this host) names the version it was released as.
-    if let Some(build) = context.store.build(&key.build_id).await?
-        && let Err(error) = crate::report::write_report(context, &product, &build).await
-    {
-        tracing::warn!(%error, build = %key.build_id, "the build's report was not rewritten");
-    }
+    rewrite_report(context, &key.build_id).await;
     observer.event(&BuildEvent::Release {
         message: format!("{} {} published", published.product, published.version),
     });
     Ok(published)
+}
+
+/// Write the report of build `id` again (kept on this host), so that it names the version
+/// the build was released as; a failure is logged.
+async fn rewrite_report(context: &Context, id: &str) {
+    let rewritten = async {
+        let product = super::builds::product_of_build(context, id).await?;
+        if let Some(build) = context.store.build(id).await? {
+            crate::report::write_report(context, &product, &build).await?;
+        }
+        Ok::<_, Error>(())
+    };
+    if let Err(error) = rewritten.await {
+        tracing::warn!(%error, build = id, "the build's report was not rewritten");
+    }
 }
 
 /// Whether `step` of `release` is done (or skipped) in its journal.
@@ -194,19 +205,24 @@ fn finished(release: &Release, step: PublishStep) -> bool {
         .any(|record| record.step == step && record.state.is_finished())
 }
 
-/// Renew the claim on `key` every third of `lease`; returns (why) only when the claim is lost.
-async fn hold(context: &Context, key: &ReleaseKey, lease: Duration) -> String {
+/// Renew `claim` every third of `lease`; returns only when the claim is lost: another process
+/// took the release over, or no renewal succeeded for a whole lease (the database is out of
+/// reach, and another process may take over meanwhile).
+async fn hold(context: &Context, claim: &Claim, lease: Duration) {
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.tick().await;
+    let mut renewed = std::time::Instant::now();
     loop {
         ticks.tick().await;
-        match context.store.renew_publication(key, lease).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return "another process took the release over (this one's lease ran out)"
-                    .to_owned();
+        match context.store.renew_publication(claim, lease).await {
+            Ok(true) => renewed = std::time::Instant::now(),
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(%error, "cannot renew the publishing lease");
+                if renewed.elapsed() >= lease {
+                    return;
+                }
             }
-            Err(error) => tracing::warn!(%error, "cannot renew the publishing lease"),
         }
     }
 }
@@ -310,17 +326,10 @@ impl Work<'_> {
         )))
     }
 
-    /// The annotated tag on the configuration commit the build used.
-    async fn git(&self) -> Result<Outcome, String> {
-        let Some(GitTagTarget {
-            repository,
-            tag_prefix,
-        }) = &self.policy.publish.git
-        else {
-            return Ok(Outcome::Skipped(
-                "spec.release.publish.git is not set".to_owned(),
-            ));
-        };
+    /// The configuration commit the build used, which the version's tags go on (`repository`
+    /// names where, for messages); an error when there is none or it had changes not
+    /// committed.
+    fn configuration_commit(&self, repository: &str) -> Result<&str, String> {
         let config = self.build.config.as_ref().ok_or_else(|| {
             format!(
                 "build {} recorded no configuration commit (its product manifest was not in a git work tree), so there is nothing to tag; build from a committed checkout of {repository}",
@@ -333,6 +342,21 @@ impl Work<'_> {
                 self.build.id, config.commit
             ));
         }
+        Ok(&config.commit)
+    }
+
+    /// The annotated tag on the configuration commit the build used.
+    async fn git(&self) -> Result<Outcome, String> {
+        let Some(GitTagTarget {
+            repository,
+            tag_prefix,
+        }) = &self.policy.publish.git
+        else {
+            return Ok(Outcome::Skipped(
+                "spec.release.publish.git is not set".to_owned(),
+            ));
+        };
+        let commit = self.configuration_commit(repository)?;
         let tag = format!("{tag_prefix}{}", self.release.version);
         let message = format!(
             "{} {}\n\nbundle: {}@{}\nlock: {}\nbuild: {}\n",
@@ -347,16 +371,22 @@ impl Work<'_> {
             name: TAGGER_NAME.to_owned(),
             email: TAGGER_EMAIL.to_owned(),
         };
-        let pushed = self
-            .context
-            .runners
-            .git
-            .push_annotated_tag(repository, &config.commit, &tag, &message, &tagger)
+        let git = &self.context.runners.git;
+        // A network blip is tried again (the push is idempotent); the rest fails the step.
+        let pushed = (|| git.push_annotated_tag(repository, commit, &tag, &message, &tagger))
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(500))
+                    .with_max_times(GIT_RETRIES),
+            )
+            .when(chorale_runners::GitError::is_transient)
+            .notify(
+                |error, delay| tracing::warn!(%error, ?delay, "the git tag push failed, retrying"),
+            )
             .await
             .map_err(|e| e.to_string())?;
         Ok(Outcome::Done(format!(
-            "{tag} on {} in {repository} ({pushed:?})",
-            config.commit
+            "{tag} on {commit} in {repository} ({pushed:?})"
         )))
     }
 
@@ -375,6 +405,8 @@ impl Work<'_> {
         let (owner, name) = repository
             .split_once('/')
             .ok_or_else(|| format!("`{repository}` is not OWNER/NAME"))?;
+        // A tag GitHub does not have yet is made on this commit (not on its default branch).
+        let commit = self.configuration_commit(repository)?;
         let token = token
             .read("spec.release.publish.github", "token")
             .map_err(|e| e.to_string())?;
@@ -406,6 +438,7 @@ impl Work<'_> {
             &token,
             &NewRelease {
                 tag: &tag,
+                commit,
                 name: &title,
                 body: &notes,
                 prerelease: self.release.version.contains('-'),

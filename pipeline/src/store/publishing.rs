@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 use super::{Store, corrupt};
 use crate::errors::StoreError;
@@ -22,26 +22,39 @@ pub struct ReleaseKey {
     pub version: String,
 }
 
+/// A process's hold on publishing a release: the release and the owner token its claim wrote.
+/// Every write of the journal checks the token, so a process whose lease ran out and whose
+/// release another process took over finds out at its next write (or renewal) and stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The release.
+    pub key: ReleaseKey,
+    /// The token only this claim holds.
+    owner: String,
+}
+
 impl Store {
     /// Claim the publication of `key` for `lease` from now (the database's clock): an
     /// approved release, a publishing one whose lease ran out, and with `failed_too` a
-    /// `publish-failed` one (its failure is cleared). Whether it was claimed.
+    /// `publish-failed` one (its failure is cleared). `None` when it could not be claimed.
     pub async fn claim_publication(
         &self,
         key: &ReleaseKey,
         lease: Duration,
         failed_too: bool,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Claim>, StoreError> {
         let now = self.now().await?.as_millisecond();
         let failed = if failed_too { "publish-failed" } else { "" };
+        let owner = format!("{:032x}", rand::random::<u128>());
         let claimed = sqlx::query(
             "UPDATE releases SET state = 'publishing', publish_lease_until = $1,
-                                 failed_step = NULL, failure = NULL
-             WHERE build_id = $2 AND version = $3
-               AND (state IN ('approved', $4)
-                    OR (state = 'publishing' AND COALESCE(publish_lease_until, 0) < $5))",
+                                 publish_owner = $2, failed_step = NULL, failure = NULL
+             WHERE build_id = $3 AND version = $4
+               AND (state IN ('approved', $5)
+                    OR (state = 'publishing' AND COALESCE(publish_lease_until, 0) < $6))",
         )
         .bind(now + lease_millis(lease))
+        .bind(&owner)
         .bind(&key.build_id)
         .bind(&key.version)
         .bind(failed)
@@ -49,33 +62,43 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        Ok(claimed == 1)
+        Ok((claimed == 1).then(|| Claim {
+            key: key.clone(),
+            owner,
+        }))
     }
 
-    /// Extend the claim on `key` to `lease` from now; `false` when it is not publishing any
-    /// more (another process took it over after this one's lease ran out, or it ended).
+    /// Extend `claim` to `lease` from now; `false` when it is lost (another process took the
+    /// release over after this one's lease ran out, or it ended).
     pub async fn renew_publication(
         &self,
-        key: &ReleaseKey,
+        claim: &Claim,
         lease: Duration,
     ) -> Result<bool, StoreError> {
         let now = self.now().await?.as_millisecond();
         let renewed = sqlx::query(
             "UPDATE releases SET publish_lease_until = $1
-             WHERE build_id = $2 AND version = $3 AND state = 'publishing'",
+             WHERE build_id = $2 AND version = $3 AND state = 'publishing'
+               AND publish_owner = $4",
         )
         .bind(now + lease_millis(lease))
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
+        .bind(&claim.owner)
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(renewed == 1)
     }
 
-    /// Record that `step` of `key` starts (one more attempt).
-    pub async fn start_step(&self, key: &ReleaseKey, step: PublishStep) -> Result<(), StoreError> {
+    /// Record that `step` starts (one more attempt); `false` (nothing written) when `claim` is
+    /// lost.
+    pub async fn start_step(&self, claim: &Claim, step: PublishStep) -> Result<bool, StoreError> {
         let now = self.now().await?.as_millisecond();
+        let mut tx = self.pool.begin().await?;
+        if !holds(&mut tx, claim).await? {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT INTO release_steps (build_id, version, step, state, attempts, started_at)
              VALUES ($1, $2, $3, 'started', 1, $4)
@@ -83,24 +106,30 @@ impl Store {
                  state = 'started', attempts = release_steps.attempts + 1,
                  started_at = excluded.started_at, finished_at = NULL, error = NULL",
         )
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
         .bind(step.as_str())
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Record that `step` of `key` ended `state` (done or skipped) having done `detail`.
+    /// Record that `step` ended `state` (done or skipped) having done `detail`; `false`
+    /// (nothing written) when `claim` is lost.
     pub async fn finish_step(
         &self,
-        key: &ReleaseKey,
+        claim: &Claim,
         step: PublishStep,
         state: StepState,
         detail: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let now = self.now().await?.as_millisecond();
+        let mut tx = self.pool.begin().await?;
+        if !holds(&mut tx, claim).await? {
+            return Ok(false);
+        }
         sqlx::query(
             "UPDATE release_steps SET state = $1, detail = $2, finished_at = $3
              WHERE build_id = $4 AND version = $5 AND step = $6",
@@ -108,61 +137,68 @@ impl Store {
         .bind(state.as_str())
         .bind(detail)
         .bind(now)
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
         .bind(step.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(true)
     }
 
-    /// Record that `step` of `key` failed with `error`: the release is `publish-failed` at
-    /// that step, and nobody holds it any more.
+    /// Record that `step` failed with `error`: the release is `publish-failed` at that step,
+    /// and nobody holds it any more. Nothing is written when `claim` is lost.
     pub async fn fail_publication(
         &self,
-        key: &ReleaseKey,
+        claim: &Claim,
         step: PublishStep,
         error: &str,
     ) -> Result<(), StoreError> {
         let now = self.now().await?.as_millisecond();
         let mut tx = self.pool.begin().await?;
+        if !holds(&mut tx, claim).await? {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE release_steps SET state = 'failed', error = $1, finished_at = $2
              WHERE build_id = $3 AND version = $4 AND step = $5",
         )
         .bind(error)
         .bind(now)
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
         .bind(step.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query(
             "UPDATE releases SET state = 'publish-failed', failed_step = $1, failure = $2,
-                                 publish_lease_until = NULL
-             WHERE build_id = $3 AND version = $4 AND state = 'publishing'",
+                                 publish_lease_until = NULL, publish_owner = NULL
+             WHERE build_id = $3 AND version = $4",
         )
         .bind(step.as_str())
         .bind(error)
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Record that every step of `key` is done: the release is published (now, by the
-    /// database's clock). `false` when this process no longer held it.
-    pub async fn finish_publication(&self, key: &ReleaseKey) -> Result<bool, StoreError> {
+    /// Record that every step is done: the release is published (now, by the database's
+    /// clock). `false` when `claim` is lost.
+    pub async fn finish_publication(&self, claim: &Claim) -> Result<bool, StoreError> {
         let now = self.now().await?;
         let finished = sqlx::query(
-            "UPDATE releases SET state = 'published', published_at = $1, publish_lease_until = NULL
-             WHERE build_id = $2 AND version = $3 AND state = 'publishing'",
+            "UPDATE releases SET state = 'published', published_at = $1,
+                                 publish_lease_until = NULL, publish_owner = NULL
+             WHERE build_id = $2 AND version = $3 AND state = 'publishing'
+               AND publish_owner = $4",
         )
         .bind(now.as_millisecond())
-        .bind(&key.build_id)
-        .bind(&key.version)
+        .bind(&claim.key.build_id)
+        .bind(&claim.key.version)
+        .bind(&claim.owner)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -193,7 +229,8 @@ impl Store {
     }
 
     /// The newest published release of `product` whose version precedes `version` (semver
-    /// precedence): the one release notes count changes from.
+    /// precedence; for a final version, the newest final one): the one release notes count
+    /// changes from.
     pub async fn previous_published(
         &self,
         product: &str,
@@ -211,7 +248,13 @@ impl Store {
             let Ok(parsed) = semver::Version::parse(&text) else {
                 continue;
             };
-            if parsed < *version && previous.as_ref().is_none_or(|(best, _)| parsed > *best) {
+            // A final version counts from the previous final one: its own release candidates
+            // are the same bundle, and would show nothing changed.
+            let comparable = version.pre.is_empty() <= parsed.pre.is_empty();
+            if parsed < *version
+                && comparable
+                && previous.as_ref().is_none_or(|(best, _)| parsed > *best)
+            {
                 previous = Some((
                     parsed,
                     ReleaseKey {
@@ -245,6 +288,22 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether `claim` still holds its release, locking the release's row for the rest of `tx`
+/// (PostgreSQL; SQLite writes one transaction at a time).
+async fn holds(tx: &mut Transaction<'_, Any>, claim: &Claim) -> Result<bool, StoreError> {
+    let held = sqlx::query(
+        "UPDATE releases SET publish_owner = publish_owner
+         WHERE build_id = $1 AND version = $2 AND state = 'publishing' AND publish_owner = $3",
+    )
+    .bind(&claim.key.build_id)
+    .bind(&claim.key.version)
+    .bind(&claim.owner)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(held == 1)
 }
 
 /// `lease` in milliseconds, saturating.

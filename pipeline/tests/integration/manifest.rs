@@ -252,4 +252,7 @@ fn a_release_policy_loads_with_its_defaults_filled_in() {
 fn every_problem_of_a_release_policy_is_named_where_it_is_written() {
     insta::assert_snapshot!(errors_of("release.yaml"));
     insta::assert_snapshot!(errors_of("release-policy.yaml"));
+    let credentials = errors_of("release-credentials.yaml");
+    assert!(!credentials.contains("s3cret"), "{credentials}");
+    insta::assert_snapshot!(credentials);
 }

@@ -36,6 +36,7 @@ fn token() -> SecretString {
 fn release() -> NewRelease<'static> {
     NewRelease {
         tag: "demo-1.4.0",
+        commit: "0123456789abcdef0123456789abcdef01234567",
         name: "demo 1.4.0",
         body: "## What changed\n- db 2.1.0",
         prerelease: false,
