@@ -87,6 +87,18 @@ pub async fn publish(
     options: PublishOptions,
     observer: &dyn Observer,
 ) -> Result<Release, Error> {
+    publish_audited(context, key, options, observer, None).await
+}
+
+/// [`publish`], writing `audit` (who asked) once the release is claimed: a refused request
+/// leaves no trace of having published.
+async fn publish_audited(
+    context: &Context,
+    key: &ReleaseKey,
+    options: PublishOptions,
+    observer: &dyn Observer,
+    audit: Option<&AuditEvent>,
+) -> Result<Release, Error> {
     let lease = options.lease.max(MIN_PUBLISH_LEASE);
     let Some(claim) = context
         .store
@@ -98,6 +110,9 @@ pub async fn publish(
             options.resume_failed,
         ));
     };
+    if let Some(audit) = audit {
+        context.store.record_audit(audit).await?;
+    }
     let release = load(context, key).await?;
     let lost = || {
         Error::Conflict(format!(
@@ -692,7 +707,7 @@ pub async fn release_notes(
 }
 
 /// Publish the release `version` of `product` by hand, as `identity` (a release manager or
-/// above), with `audit` written first; see [`publish`].
+/// above), with `audit` written once the release is claimed; see [`publish`].
 pub async fn publish_version(
     context: &Context,
     identity: &Identity,
@@ -709,12 +724,11 @@ pub async fn publish_version(
             name: format!("{product} {version}"),
             hint: "`chorale release list --product PRODUCT` shows the releases",
         })?;
-    context.store.record_audit(audit).await?;
     let key = ReleaseKey {
         build_id: release.build_id,
         version: release.version,
     };
-    publish(context, &key, options, observer).await
+    publish_audited(context, &key, options, observer, Some(audit)).await
 }
 
 /// Promote the published release candidate `rc` of `product` to its final version on the same
@@ -761,25 +775,32 @@ pub async fn promote(
     final_release.published_at = None;
     final_release.failure = None;
     final_release.steps = Vec::new();
-    let key = match context
+    // A new promotion is audited with its record; taking up one left half-way, when claimed.
+    let (key, audit) = match context
         .store
         .propose_release(&final_release, Some(audit))
         .await?
     {
-        Proposed::Recorded => ReleaseKey {
-            build_id: final_release.build_id.clone(),
-            version: final_release.version.clone(),
-        },
+        Proposed::Recorded => (
+            ReleaseKey {
+                build_id: final_release.build_id.clone(),
+                version: final_release.version.clone(),
+            },
+            None,
+        ),
         // Promoted before (and perhaps published, or left half-way by a process that died).
         Proposed::Taken(held)
             if held.build_id == candidate.build_id
                 && held.promoted_from.as_deref() == Some(rc)
                 && held.state != ReleaseState::Published =>
         {
-            ReleaseKey {
-                build_id: held.build_id.clone(),
-                version: held.version.clone(),
-            }
+            (
+                ReleaseKey {
+                    build_id: held.build_id.clone(),
+                    version: held.version.clone(),
+                },
+                Some(audit),
+            )
         }
         Proposed::Taken(held) => {
             return Err(Error::Conflict(format!(
@@ -794,7 +815,7 @@ pub async fn promote(
             )));
         }
     };
-    publish(context, &key, options, observer).await
+    publish_audited(context, &key, options, observer, audit).await
 }
 
 /// Publish every release that waits: approved ones nobody started, and publishing ones whose
