@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::{Any, Row, Transaction};
 
-use super::{Store, corrupt};
+use super::Store;
 use crate::errors::StoreError;
 use crate::resources::release::{PublishStep, StepState};
 
@@ -277,9 +277,7 @@ impl Store {
             .await?;
         for row in &rows {
             let version: String = row.try_get("version")?;
-            let key = semver::Version::parse(&version)
-                .map(|parsed| crate::versions::precedence_key(&parsed))
-                .map_err(|e| corrupt("release version", &e))?;
+            let key = super::releases::version_key(&version)?;
             sqlx::query("UPDATE releases SET version_key = $1 WHERE version = $2")
                 .bind(key)
                 .bind(&version)

@@ -435,7 +435,7 @@ pub(super) fn release_from_row(row: &AnyRow) -> Result<Release, StoreError> {
 }
 
 /// The precedence key of `version` (see [`crate::versions::precedence_key`]).
-fn version_key(version: &str) -> Result<String, StoreError> {
+pub(super) fn version_key(version: &str) -> Result<String, StoreError> {
     semver::Version::parse(version)
         .map(|parsed| crate::versions::precedence_key(&parsed))
         .map_err(|e| corrupt("release version", &e))

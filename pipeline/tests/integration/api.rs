@@ -1036,8 +1036,9 @@ pub(crate) async fn register(server: &Server, admin: &str, body: String) {
     assert_eq!(status, 200, "{registered:#}");
 }
 
-/// Polls the build at `url` until `done` holds of it (or two minutes pass).
-async fn poll_build(
+/// Polls the resource at `url` (a build, a release, a list) until `done` holds of it (or two
+/// minutes pass).
+pub(crate) async fn poll_until(
     client: &reqwest::Client,
     url: &str,
     token: &str,
@@ -1045,10 +1046,10 @@ async fn poll_build(
     done: impl Fn(&Value) -> bool,
 ) -> Value {
     for _ in 0..480 {
-        let (status, _, build) = send(client, reqwest::Method::GET, url, Some(token), None).await;
-        assert_eq!(status, 200, "{build:#}");
-        if done(&build) {
-            return build;
+        let (status, _, answer) = send(client, reqwest::Method::GET, url, Some(token), None).await;
+        assert_eq!(status, 200, "{answer:#}");
+        if done(&answer) {
+            return answer;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -1101,7 +1102,7 @@ async fn a_replica_silent_mid_build_is_reaped_by_another_when_its_lease_runs_out
 
     // Whichever replica claimed it falls silent mid-deploy (SIGSTOP: alive to its host, as a
     // replica on another host or behind a partition is, but renewing nothing).
-    let build = poll_build(
+    let build = poll_until(
         &client,
         &format!("{}/api/v1/builds/{id}", replicas[0].url),
         &admin,
@@ -1121,7 +1122,7 @@ async fn a_replica_silent_mid_build_is_reaped_by_another_when_its_lease_runs_out
     // The other marks it interrupted once its lease (3 s) has run out, tears its cluster down,
     // writes its report and tells the team. (A replica killed on the same host is found at
     // once by its process id; `a_run_killed_mid_deploy_is_reaped_by_the_next_start`.)
-    let interrupted = poll_build(
+    let interrupted = poll_until(
         &client,
         &format!("{}/api/v1/builds/{id}", survivor.url),
         &admin,
@@ -1516,7 +1517,7 @@ async fn a_build_triggered_through_the_api_runs_on_a_worker_and_sigterm_interrup
     .await;
     let id = queued["metadata"]["name"].as_str().unwrap().to_owned();
     let url = format!("{}/api/v1/builds/{id}", server.url);
-    poll_build(
+    poll_until(
         &client,
         &url,
         &developer,

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use chorale_testkit::webhook::{Platform, Receiver};
 
-use crate::api::{Server, ended, published_demo, register, send};
+use crate::api::{Server, ended, poll_until, published_demo, register, send};
 use crate::support::World;
 
 const BOT_SECRET: &str = "release-bot-hmac-secret";
@@ -53,45 +53,25 @@ async fn build(server: &Server, admin: &str) -> Value {
 /// record shows it ended).
 async fn releases(server: &Server, token: &str, count: usize) -> Vec<Value> {
     let url = format!("{}/api/v1/releases?product=demo", server.url);
-    for _ in 0..100 {
-        let (status, _, list) = send(
-            &reqwest::Client::new(),
-            Method::GET,
-            &url,
-            Some(token),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{list:#}");
-        let items = list["items"].as_array().unwrap();
-        if items.len() >= count {
-            return items.clone();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("no {count} releases of demo");
+    let what = format!("{count} releases of demo");
+    let list = poll_until(&reqwest::Client::new(), &url, token, &what, |list| {
+        list["items"]
+            .as_array()
+            .is_some_and(|items| items.len() >= count)
+    })
+    .await;
+    list["items"].as_array().unwrap().clone()
 }
 
 /// The release `version` of `demo` once it is published (an approved release is published in
 /// the background; with no `spec.release.publish` targets its journal skips them all).
 async fn published(server: &Server, token: &str, version: &str) -> Value {
     let url = format!("{}/api/v1/releases/{version}?product=demo", server.url);
-    for _ in 0..200 {
-        let (status, _, release) = send(
-            &reqwest::Client::new(),
-            Method::GET,
-            &url,
-            Some(token),
-            None,
-        )
-        .await;
-        assert_eq!(status, 200, "{release:#}");
-        if release["status"]["state"] == "published" {
-            return release;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("{version} of demo was not published");
+    let what = format!("publishing {version} of demo");
+    poll_until(&reqwest::Client::new(), &url, token, &what, |release| {
+        release["status"]["state"] == "published"
+    })
+    .await
 }
 
 /// `POST /builds/{id}/approval` as `token`.
